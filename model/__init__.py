@@ -1,0 +1,1 @@
+"""Neural network modules of MiVOS: layers and math only (no I/O, no inference state)."""

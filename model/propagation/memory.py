@@ -1,0 +1,55 @@
+"""Space-time memory read (top-k affinity, MiVOS eq. 1-2) and the single-frame attention for fusion."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def affinity_qm(mk: torch.Tensor, qk: torch.Tensor) -> torch.Tensor:
+    """Scaled affinity, query-major: mk [B,Ck,T,h,w], qk [B,Ck,h,w] -> [B, h*w (query), T*h*w (memory)]."""
+    ck = mk.shape[1]
+    mk = mk.flatten(2)  # [B, Ck, THW]
+    qk = qk.flatten(2).transpose(1, 2)  # [B, HW, Ck]
+    return torch.bmm(qk, mk) / math.sqrt(ck)
+
+
+def topk_weights(affinity: torch.Tensor, top_k: int | None) -> torch.Tensor:
+    """Normalise along the last (memory) axis keeping only its top_k entries per query; others are 0.
+
+    Entries are exp(v - max kept v) / sum over the kept; top_k=None is the plain softmax of training.
+    Memories smaller than top_k positions use all positions (the original crashes there).
+    """
+    if top_k is None or top_k >= affinity.shape[-1]:
+        return F.softmax(affinity, dim=-1)
+    values, indices = torch.topk(affinity, k=top_k, dim=-1)  # [B, HW, k], sorted descending
+    weights = torch.exp(values - values[..., :1])
+    weights = weights / weights.sum(dim=-1, keepdim=True)
+    return torch.zeros_like(affinity).scatter_(-1, indices, weights)
+
+
+class MemoryReader(nn.Module):
+    """Reads the memory values at every query position: readout = mv · W (W = top-k softmax of affinity)."""
+
+    def __init__(self, top_k: int | None = 50):
+        super().__init__()
+        self.top_k = top_k
+
+    def forward(self, mk: torch.Tensor, mv: torch.Tensor, qk: torch.Tensor) -> torch.Tensor:
+        """mk [B,Ck,T,h,w], mv [B,Cv,T,h,w], qk [B or 1,Ck,h,w] -> readout [B,Cv,h,w]."""
+        b, cv, _, h, w = mv.shape
+        if qk.shape[0] != b:
+            qk = qk.expand(b, -1, -1, -1)
+        weights = topk_weights(affinity_qm(mk, qk), self.top_k)  # [B, HW, THW]
+        readout = torch.bmm(mv.flatten(2), weights.transpose(1, 2))  # [B, Cv, HW]
+        return readout.view(b, cv, h, w)
+
+
+class AttentionMemory(nn.Module):
+    """Full-softmax attention of one memory frame to a query frame (no top-k), used by fusion."""
+
+    def forward(self, mk: torch.Tensor, qk: torch.Tensor) -> torch.Tensor:
+        """mk [B,Ck,1,h,w], qk [B,Ck,h,w] -> W [B, h*w (memory), h*w (query)], softmax over memory."""
+        return F.softmax(affinity_qm(mk, qk), dim=-1).transpose(1, 2)

@@ -1,0 +1,32 @@
+"""Padding to multiples of 16 exactly as MiVOS does it (split padding, zero fill)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+Pad = tuple[int, int, int, int]  # F.pad order: (left, right, top, bottom)
+
+
+def padding_for(h: int, w: int, d: int = 16) -> Pad:
+    """Return the (left, right, top, bottom) padding that makes (h, w) divisible by d."""
+    dh = (-h) % d
+    dw = (-w) % d
+    return (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2)
+
+
+def pad_divide_by(x: torch.Tensor, d: int = 16) -> tuple[torch.Tensor, Pad]:
+    """Zero-pad the last two dims of x to multiples of d; left/top get floor(diff/2)."""
+    pad = padding_for(x.shape[-2], x.shape[-1], d)
+    if any(pad):
+        x = F.pad(x, pad)
+    return x, pad
+
+
+def unpad(x: torch.Tensor, pad: Pad) -> torch.Tensor:
+    """Undo pad_divide_by on the last two dims."""
+    left, right, top, bottom = pad
+    if top + bottom > 0:
+        x = x[..., top:x.shape[-2] - bottom, :]
+    if left + right > 0:
+        x = x[..., left:x.shape[-1] - right]
+    return x
