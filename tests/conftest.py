@@ -27,13 +27,13 @@ def _weights(network: str, seed: int) -> dict:
     return make_state_dict(manifest_entries(network), seed)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def golden():
     """golden('propagation') -> the stored dict of inputs/outputs computed by the original code."""
     return _golden
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def seed1_weights():
     """seed1_weights('propagation'|'fusion'|'s2m') -> the golden vectors' synthetic state dict."""
     return lambda network: _weights(network, 1)

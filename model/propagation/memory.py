@@ -39,7 +39,8 @@ class MemoryReader(nn.Module):
 
     def forward(self, mk: torch.Tensor, mv: torch.Tensor, qk: torch.Tensor) -> torch.Tensor:
         """mk [B,Ck,T,h,w], mv [B,Cv,T,h,w], qk [B or 1,Ck,h,w] -> readout [B,Cv,h,w]."""
-        b, cv, _, h, w = mv.shape
+        b, cv = mv.shape[:2]
+        h, w = qk.shape[-2:]
         if qk.shape[0] != b:
             qk = qk.expand(b, -1, -1, -1)
         weights = topk_weights(affinity_qm(mk, qk), self.top_k)  # [B, HW, THW]

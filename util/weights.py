@@ -1,0 +1,135 @@
+"""Reading and loading network weights: official MiVOS files, our training checkpoints, DDP files, ImageNet init."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+log = logging.getLogger(__name__)
+
+StateDict = dict[str, torch.Tensor]
+_STAGE0_KEY = 'mask_rgb_encoder.conv1.weight'
+
+
+class CheckpointError(ValueError):
+    """A weight file that cannot be read or does not fit the network."""
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """torch.load onto the CPU with a clear error for missing or unreadable files."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'checkpoint not found: {path} (give the path of a .pth file)')
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:  # torch raises many types for truncated / non-torch files
+        raise CheckpointError(f'cannot read checkpoint {path}: {e.__class__.__name__}: {e}. '
+                              'Is the file complete and saved with torch.save?') from e
+
+
+def extract_state_dict(obj: Mapping) -> StateDict:
+    """Plain state dict from an official file, a training checkpoint ({'network': ...}) or a DDP file."""
+    if 'network' in obj and isinstance(obj['network'], Mapping):
+        obj = obj['network']
+    sd = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in obj.items()}
+    bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointError(f'not a state dict: entries {bad[:5]} are not tensors')
+    return sd
+
+
+def orthogonal_channels(out_channels: int, in_channels: int, kh: int, kw: int) -> torch.Tensor:
+    """A fresh orthogonally initialised [out, in, kh, kw] block (the original's channel-extension init)."""
+    w = torch.empty(out_channels, in_channels, kh, kw)
+    nn.init.orthogonal_(w)
+    return w
+
+
+def extend_input_channels(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
+    """Append orthogonally initialised input channels to a conv weight [O, I, kh, kw] -> [O, in_channels, kh, kw]."""
+    o, i, kh, kw = weight.shape
+    return torch.cat([weight, orthogonal_channels(o, in_channels - i, kh, kw).to(weight)], dim=1)
+
+
+def _adapt_stage0(sd: StateDict, expected: StateDict) -> StateDict:
+    """A stage-0 (single-object, 4-channel) memory encoder grows its 'others' input channel."""
+    if _STAGE0_KEY in sd and _STAGE0_KEY in expected:
+        have, want = sd[_STAGE0_KEY], expected[_STAGE0_KEY]
+        if have.dim() == 4 and have.shape[1] < want.shape[1] and have.shape[0] == want.shape[0]:
+            log.info('extending %s from %d to %d input channels (stage-0 weights)', _STAGE0_KEY,
+                     have.shape[1], want.shape[1])
+            sd = dict(sd)
+            sd[_STAGE0_KEY] = extend_input_channels(have, want.shape[1])
+    return sd
+
+
+def describe_mismatch(sd: StateDict, expected: StateDict, limit: int = 10) -> str:
+    """Human-readable list of missing, unexpected and mis-shaped keys ('' when everything fits)."""
+    missing = [k for k in expected if k not in sd]
+    unexpected = [k for k in sd if k not in expected]
+    shapes = [f'{k}: file {list(sd[k].shape)} vs network {list(expected[k].shape)}'
+              for k in expected if k in sd and sd[k].shape != expected[k].shape]
+    parts = []
+    for title, items in (('missing keys', missing), ('unexpected keys', unexpected), ('wrong shapes', shapes)):
+        if items:
+            more = f' ... (+{len(items) - limit} more)' if len(items) > limit else ''
+            parts.append(f'{title} ({len(items)}): ' + ', '.join(items[:limit]) + more)
+    return '; '.join(parts)
+
+
+def load_weights(net: nn.Module, source: str | Path | Mapping, strict: bool = True) -> nn.Module:
+    """Load weights into net from a path or dict; strict by default, with a message naming the offending keys."""
+    name = str(source) if isinstance(source, (str, Path)) else 'state dict'
+    sd = extract_state_dict(read_checkpoint(source) if isinstance(source, (str, Path)) else source)
+    expected = net.state_dict()
+    sd = _adapt_stage0(sd, expected)
+    problem = describe_mismatch(sd, expected)
+    if problem and strict:
+        raise CheckpointError(f'{name} does not fit {type(net).__name__}: {problem}. '
+                              'Check that the file belongs to this network and architecture.')
+    if problem:
+        log.warning('%s: loading non-strictly: %s', name, problem)
+        sd = {k: v for k, v in sd.items() if k in expected and v.shape == expected[k].shape}
+    net.load_state_dict(sd, strict=strict)
+    return net
+
+
+def imagenet_resnet_to_encoder(imagenet: StateDict, encoder: nn.Module, rename: Mapping[str, str] = {}) -> int:
+    """Copy torchvision ResNet ImageNet tensors into an encoder with the same key names (after renaming stages).
+
+    Extra input channels of conv1 get an orthogonal init; conv biases (absent in ImageNet files) keep their
+    zero init; num_batches_tracked, layer4 and fc are skipped. Returns the number of tensors copied.
+    """
+    target = encoder.state_dict()
+    copied = 0
+    with torch.no_grad():
+        for key, value in imagenet.items():
+            stage, _, rest = key.partition('.')
+            key = f'{rename[stage]}.{rest}' if stage in rename else key
+            if key.endswith('num_batches_tracked') or key not in target:
+                continue
+            if key == 'conv1.weight' and value.shape[1] < target[key].shape[1]:
+                value = extend_input_channels(value, target[key].shape[1])
+            if value.shape != target[key].shape:
+                raise CheckpointError(f'ImageNet tensor {key} has shape {list(value.shape)}, the encoder expects '
+                                      f'{list(target[key].shape)}: is the file for the same ResNet depth?')
+            target[key].copy_(value)
+            copied += 1
+    return copied
+
+
+def init_propagation_from_imagenet(net: nn.Module, path: str | Path) -> None:
+    """Initialise both propagation encoders from a local torchvision ResNet file (e.g. resnet50-19c8e357.pth)."""
+    imagenet = extract_state_dict(read_checkpoint(path))
+    for m in net.mask_rgb_encoder.modules():  # conv biases are not in ImageNet files: they start at zero
+        if isinstance(m, nn.Conv2d) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+    n_mem = imagenet_resnet_to_encoder(imagenet, net.mask_rgb_encoder)
+    n_query = imagenet_resnet_to_encoder(imagenet, net.rgb_encoder, rename={'layer1': 'res2'})
+    if n_mem == 0 or n_query == 0:
+        raise CheckpointError(f'{path} holds no ResNet tensors matching the encoders '
+                              '(expected torchvision names conv1.weight, layer1.0.conv1.weight, ...)')
+    log.info('ImageNet init from %s: %d memory-encoder and %d query-encoder tensors', path, n_mem, n_query)
