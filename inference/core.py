@@ -1,0 +1,168 @@
+"""InferenceCore: the interact -> propagate -> fuse loop of MiVOS (facts §d1), owning all test-time state."""
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import numpy as np
+import torch
+
+from inference.feature_cache import LRUCache
+from model.aggregate import aggregate_wbg
+from util.image import normalize_u8
+from util.tensor_util import pad_divide_by, padding_for, unpad
+
+log = logging.getLogger(__name__)
+
+FusionMode = Literal['diff-aware', 'linear', 'none']
+FUSION_MODES = ('diff-aware', 'linear', 'none')
+
+
+class InferenceCore:
+    """Interactive segmentation state of one video: probabilities, interaction memory and cached query features.
+
+    images: normalised float [1,T,3,H,W] or [T,3,H,W] (the original API), or uint8 RGB [T,H,W,3] (normalised on use).
+    Images stay where they are given (e.g. the CPU); one frame at a time is moved to `device`.
+    fusion: 'diff-aware' (MiVOS), 'linear' (the paper's ablation: blend by temporal distance) or 'none'.
+    """
+
+    def __init__(self, prop_net: torch.nn.Module, fusion_net: torch.nn.Module | None, images: torch.Tensor | np.ndarray,
+                 num_objects: int, mem_freq: int = 5, device: str | torch.device = 'cpu',
+                 fusion: FusionMode = 'diff-aware', feature_cache_size: int | None = 105):
+        if num_objects < 1:
+            raise ValueError(f'num_objects must be >= 1, got {num_objects}')
+        if mem_freq < 1:
+            raise ValueError(f'mem_freq must be >= 1, got {mem_freq}')
+        if fusion not in FUSION_MODES:
+            raise ValueError(f'fusion must be one of {FUSION_MODES}, got {fusion!r}')
+        if fusion == 'diff-aware' and fusion_net is None:
+            raise ValueError("fusion='diff-aware' needs a fusion_net (or pass fusion='none' / 'linear')")
+        self.prop_net, self.fusion_net = prop_net, fusion_net
+        self.images = self._check_images(images)
+        self.k, self.mem_freq, self.fusion = num_objects, mem_freq, fusion
+        self.device = torch.device(device)
+        self.t = self.images.shape[0]
+        self.h, self.w = (self.images.shape[1:3] if self._u8 else self.images.shape[-2:])
+        self.pad = padding_for(self.h, self.w)
+        hp, wp = self.h + self.pad[2] + self.pad[3], self.w + self.pad[0] + self.pad[1]
+
+        # prob: [K+1, T, 1, Hp, Wp], background first; bg 1e-7 so untouched frames argmax to background.
+        self.prob = torch.zeros((self.k + 1, self.t, 1, hp, wp), dtype=torch.float32, device=self.device)
+        self.prob[0] = 1e-7
+        self.np_masks = np.zeros((self.t, self.h, self.w), dtype=np.uint8)
+        self.interacted: set[int] = set()
+        self.certain_k: torch.Tensor | None = None  # [K, Ck, n_interactions, h, w]
+        self.certain_v: torch.Tensor | None = None
+        self.pos_diff = self.neg_diff = None  # D+ / D- of the latest interaction, [K+1, 1, Hp, Wp]
+        self.query_cache: LRUCache[tuple[torch.Tensor, ...]] = LRUCache(feature_cache_size)
+
+    def _check_images(self, images: torch.Tensor | np.ndarray) -> torch.Tensor:
+        images = torch.as_tensor(images)
+        self._u8 = images.dtype == torch.uint8
+        if self._u8:
+            if images.dim() != 4 or images.shape[-1] != 3:
+                raise ValueError(f'uint8 images must be [T,H,W,3] RGB, got {tuple(images.shape)}')
+            return images
+        if images.dim() == 5 and images.shape[0] == 1:
+            images = images[0]
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise ValueError(f'float images must be normalised [1,T,3,H,W] or [T,3,H,W], got {tuple(images.shape)}')
+        return images
+
+    # -- per-frame inputs ------------------------------------------------------------------------------------
+    def frame(self, ti: int) -> torch.Tensor:
+        """Normalised, padded frame ti on the device: [1,3,Hp,Wp]."""
+        x = self.images[ti]
+        x = normalize_u8(x.to(self.device)) if self._u8 else x.to(self.device, torch.float32)
+        return pad_divide_by(x.unsqueeze(0))[0]
+
+    def query_features(self, ti: int) -> tuple[torch.Tensor, ...]:
+        """(f8, f4, k16, v16) of frame ti, encoded once and cached (f16 is never needed)."""
+        return self.query_cache.get(ti, lambda: self.prop_net.get_query_values(self.frame(ti))[1:])
+
+    def pad_mask(self, mask: torch.Tensor) -> torch.Tensor:
+        """[K+1,1,H,W] unpadded mask -> padded, float32, on the device."""
+        if mask.shape[0] != self.k + 1 or tuple(mask.shape[-2:]) != (self.h, self.w):
+            raise ValueError(f'mask must be [{self.k + 1},1,{self.h},{self.w}] (background first), '
+                             f'got {tuple(mask.shape)}')
+        return pad_divide_by(mask.to(self.device, torch.float32).view(self.k + 1, 1, self.h, self.w))[0]
+
+    def labels(self, ti: int) -> np.ndarray:
+        """Current hard label map of frame ti (unpadded uint8 [H,W])."""
+        return self.np_masks[ti]
+
+    def _write_labels(self, frames: list[int]) -> None:
+        """Argmax of prob for the given frames into np_masks (only frames whose prob changed)."""
+        if frames:
+            idx = torch.tensor(frames, device=self.device)
+            lab = unpad(self.prob[:, idx, 0].argmax(dim=0), self.pad)  # [n, H, W]
+            self.np_masks[frames] = lab.to(torch.uint8).cpu().numpy()
+
+    # -- interaction -------------------------------------------------------------------------------------------
+    def interact(self, mask: torch.Tensor, idx: int) -> np.ndarray:
+        """Take a [K+1,1,H,W] mask (with background) for frame idx, propagate both ways, fuse; -> labels [T,H,W]."""
+        if not 0 <= idx < self.t:
+            raise IndexError(f'frame {idx} is outside the video (0..{self.t - 1})')
+        mask = self.pad_mask(mask)
+        self.interacted.add(idx)
+        diff = mask - self.prob[:, idx]  # D+ = (M_new - M_old)_+, D- = (M_old - M_new)_+
+        self.pos_diff, self.neg_diff = diff.clamp(0, 1), (-diff).clamp(0, 1)
+        self.prob[:, idx] = mask
+        key_k, key_v = self.prop_net.memorize(self.frame(idx), mask[1:])  # [K, Ck, 1, h, w]
+        self.certain_k = key_k if self.certain_k is None else torch.cat([self.certain_k, key_k], dim=2)
+        self.certain_v = key_v if self.certain_v is None else torch.cat([self.certain_v, key_v], dim=2)
+        changed = [idx] + self._propagate(key_k, idx, forward=True) + self._propagate(key_k, idx, forward=False)
+        self._write_labels(changed)
+        return self.np_masks
+
+    def update_mask_only(self, mask: torch.Tensor, idx: int) -> np.ndarray:
+        """Show a mask on frame idx without propagating; prob, memory and interacted frames stay untouched."""
+        if not 0 <= idx < self.t:
+            raise IndexError(f'frame {idx} is outside the video (0..{self.t - 1})')
+        self.np_masks[idx] = unpad(self.pad_mask(mask).argmax(dim=0)[0], self.pad).to(torch.uint8).cpu().numpy()
+        return self.np_masks
+
+    def _propagate(self, key_k: torch.Tensor, idx: int, forward: bool) -> list[int]:
+        """Propagate from idx until (not including) the nearest interacted frame; returns the frames written."""
+        if forward:
+            tc = min((i for i in self.interacted if i > idx), default=self.t)
+            frames = list(range(idx + 1, tc))
+        else:
+            tc = max((i for i in self.interacted if i < idx), default=-1)
+            frames = list(range(idx - 1, tc, -1))
+        if not frames:
+            return []
+        fuse = 0 <= tc < self.t and self.fusion != 'none'
+        keys, values = self.certain_k, self.certain_v  # permanent memory: every interaction
+        temp_k = temp_v = None  # the temporary "previous frame" entry
+        last_committed = idx
+        for ti in frames:
+            mk = keys if temp_k is None else torch.cat([keys, temp_k], dim=2)
+            mv = values if temp_v is None else torch.cat([values, temp_v], dim=2)
+            f8, f4, k16, v16 = self.query_features(ti)
+            out = aggregate_wbg(self.prop_net.segment_with_query(mk, mv, None, f8, f4, k16, v16), keep_bg=True)
+            if ti != frames[-1]:
+                new_k, new_v = self.prop_net.memorize(self.frame(ti), out[1:])  # memory stores the un-fused result
+                if abs(ti - last_committed) >= self.mem_freq:
+                    keys, values = torch.cat([keys, new_k], dim=2), torch.cat([values, new_v], dim=2)
+                    temp_k = temp_v = None
+                    last_committed = ti
+                else:
+                    temp_k, temp_v = new_k, new_v
+            self.prob[:, ti] = self._fuse(tc, idx, ti, self.prob[:, ti], out, key_k, k16) if fuse else out
+        return frames
+
+    def _fuse(self, tc: int, tr: int, ti: int, prev: torch.Tensor, curr: torch.Tensor, key_k: torch.Tensor,
+              qk16: torch.Tensor) -> torch.Tensor:
+        """Fuse the previous round's prob (prev) with this round's (curr) at ti, tc < ti < tr or tr < ti < tc."""
+        nc = abs(tc - ti) / abs(tc - tr)  # distance to the old interaction
+        nr = abs(tr - ti) / abs(tc - tr)  # distance to the current interaction
+        if self.fusion == 'linear':
+            return nr * prev + nc * curr
+        k = self.k
+        attn = self.prop_net.get_attention(key_k, self.pos_diff[1:], self.neg_diff[1:],
+                                           qk16.expand(k, -1, -1, -1))  # [K, 2, Hp, Wp]
+        time = torch.tensor([[nc, nr]], dtype=torch.float32, device=self.device).expand(k, 2)
+        image = self.frame(ti).expand(k, -1, -1, -1)
+        logits = self.fusion_net(image, prev[1:], curr[1:], attn, time)  # [K, 1, Hp, Wp]
+        return aggregate_wbg(torch.sigmoid(logits), keep_bg=True)
