@@ -6,7 +6,7 @@ import torch
 import torchvision
 
 from model.propagation import PropagationNetwork
-from util.weights import CheckpointError, init_propagation_from_imagenet, load_weights
+from util.weights import CheckpointError, init_propagation_from_imagenet, load_network, load_weights
 
 
 def small_net(**kw):
@@ -90,3 +90,22 @@ def test_imagenet_file_of_another_depth_is_refused(tmp_path):
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / 'r18.pth')
     with pytest.raises(CheckpointError, match='same ResNet depth'):
         init_propagation_from_imagenet(PropagationNetwork(), tmp_path / 'r18.pth')
+
+
+def test_load_network_rebuilds_a_light_variant_from_its_checkpoint(tmp_path):
+    kwargs = {'arch': 'resnet18', 'key_dim': 16, 'value_dim': 32, 'decoder_dims': [32, 16, 16]}
+    src = PropagationNetwork(**kwargs)
+    torch.save({'network': src.state_dict(), 'model_kwargs': kwargs, 'it': 3}, tmp_path / 'light.pth')
+    net = load_network('propagation', tmp_path / 'light.pth')
+    assert not net.training and net.kv_q_f16.key_proj.out_channels == 16
+    assert torch.equal(net.decoder.pred.weight, src.decoder.pred.weight)
+
+
+def test_load_network_builds_the_faithful_network_from_an_official_file(tmp_path, seed1_weights):
+    torch.save(seed1_weights('fusion'), tmp_path / 'fusion.pth')
+    net = load_network('fusion', tmp_path / 'fusion.pth')
+    assert torch.equal(net.final_conv.bias, seed1_weights('fusion')['final_conv.bias'])
+    with pytest.raises(CheckpointError, match='fusion.pth.*does not fit PropagationNetwork'):
+        load_network('propagation', tmp_path / 'fusion.pth')
+    with pytest.raises(ValueError, match='unknown network kind'):
+        load_network('s3m', tmp_path / 'fusion.pth')

@@ -1,6 +1,7 @@
 """Reading and loading network weights: official MiVOS files, our training checkpoints, DDP files, ImageNet init."""
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -133,3 +134,28 @@ def init_propagation_from_imagenet(net: nn.Module, path: str | Path) -> None:
         raise CheckpointError(f'{path} holds no ResNet tensors matching the encoders '
                               '(expected torchvision names conv1.weight, layer1.0.conv1.weight, ...)')
     log.info('ImageNet init from %s: %d memory-encoder and %d query-encoder tensors', path, n_mem, n_query)
+
+
+NETWORKS = {'propagation': ('model.propagation', 'PropagationNetwork'),
+            'fusion': ('model.fusion', 'FusionNet'),
+            's2m': ('model.s2m', 'S2M')}
+
+
+def network_class(kind: str) -> type[nn.Module]:
+    """The nn.Module class of 'propagation', 'fusion' or 's2m'."""
+    if kind not in NETWORKS:
+        raise ValueError(f'unknown network kind {kind!r}; expected one of {sorted(NETWORKS)}')
+    module, name = NETWORKS[kind]
+    return getattr(importlib.import_module(module), name)
+
+
+def load_network(kind: str, path: str | Path, device: str | torch.device = 'cpu') -> nn.Module:
+    """Build and load a network from a file: official files give the faithful network; our checkpoints carry
+    their constructor arguments under 'model_kwargs' so light variants rebuild themselves. Returned in eval mode."""
+    ckpt = read_checkpoint(path)
+    kwargs = ckpt.get('model_kwargs', {}) if isinstance(ckpt.get('network'), Mapping) else {}
+    net = network_class(kind)(**kwargs)
+    try:
+        return load_weights(net, ckpt).eval().to(device)
+    except CheckpointError as e:
+        raise CheckpointError(f'{path}: {e}') from None
