@@ -287,9 +287,9 @@ def _longest_path(skeleton: np.ndarray) -> list[tuple[int, int]]:
 
 def object_strokes(mask: np.ndarray, min_area: int = 20) -> list[list[tuple[int, int]]]:
     """Skeleton-like strokes inside a binary mask: the longest skeleton path of each sizeable piece, as (x, y)."""
-    eroded = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2)
-    if eroded.sum() < min_area:
-        eroded = mask.astype(np.uint8)
+    mask = mask.astype(np.uint8)
+    eroded = next((e for e in (cv2.erode(mask, np.ones((3, 3), np.uint8), iterations=n) for n in (2, 1))
+                   if e.sum() >= min_area), mask)  # keep strokes off the boundary where the object allows
     pieces, n = ndimage.label(eroded)
     areas = ndimage.sum(eroded, pieces, index=range(1, n + 1))
     strokes = []
@@ -305,14 +305,19 @@ def object_strokes(mask: np.ndarray, min_area: int = 20) -> list[list[tuple[int,
 
 
 def initial_scribbles(labels: np.ndarray, sequence: str, frame: int, rng: np.random.Generator) -> dict:
-    """A DAVIS interactive scribble file for labels [T,H,W]: strokes for objects 1..K on one frame, integer ms."""
+    """A DAVIS interactive scribble file for labels [T,H,W]: strokes for objects 1..K on one frame, integer ms.
+
+    Pixel (x, y) is stored as ((x + 0.5) / (W - 1), (y + 0.5) / (H - 1)) clipped to 1, so davisinteractive's
+    rasteriser (scribbles2mask: multiply by (W-1, H-1), truncate) lands exactly on the pixel.
+    """
     t, h, w = labels.shape
     frames: list[list[dict]] = [[] for _ in range(t)]
     clock = 0
     for k in range(1, int(labels.max()) + 1):
         for stroke in object_strokes(labels[frame] == k):
             duration = int(8 * len(stroke) + rng.integers(100, 400))
-            frames[frame].append({'path': [[x / w, y / h] for x, y in stroke], 'object_id': k,
+            frames[frame].append({'path': [[min((x + 0.5) / (w - 1), 1.0), min((y + 0.5) / (h - 1), 1.0)]
+                                           for x, y in stroke], 'object_id': k,
                                   'start_time': clock, 'end_time': clock + duration})
             clock += duration + int(rng.integers(200, 900))
     return {'scribbles': frames, 'sequence': sequence}
