@@ -50,7 +50,7 @@ def test_generator_writes_static_vos_and_davis_layouts(tiny):
 def test_same_seed_gives_identical_files_and_another_seed_differs(tiny, tmp_path):
     generate(tmp_path / 'again', SyntheticConfig(**TINY))
     generate(tmp_path / 'other', SyntheticConfig(**{**TINY, 'seed': 1}))
-    first = {k: v for k, v in _files(tiny).items()}
+    first = _files(tiny)
     assert first == _files(tmp_path / 'again')
     assert first.keys() == _files(tmp_path / 'other').keys() and first != _files(tmp_path / 'other')
 
