@@ -34,7 +34,8 @@ def bresenham(x0: int, y0: int, x1: int, y1: int) -> list[tuple[int, int]]:
 def draw_polyline(canvas: np.ndarray, points: np.ndarray, value: int) -> None:
     """Write `value` on the 1-px Bresenham polyline through integer points [N, 2] (x, y); clipped to the canvas."""
     h, w = canvas.shape
-    segments = [bresenham(*a, *b) for a, b in zip(points[:-1].tolist(), points[1:].tolist())] or [[tuple(points[0].tolist())]]
+    pts = [tuple(p) for p in points.tolist()]
+    segments = [bresenham(*a, *b) for a, b in zip(pts, pts[1:])] or [[pts[0]]]  # a single point is drawn as such
     for segment in segments:
         for x, y in segment:
             if 0 <= x < w and 0 <= y < h:
