@@ -2,7 +2,8 @@
 
 A canvas is either the image itself (identity), the image inside zero padding, or a resized crop (local control).
 Interactions keep their coordinates in image pixels (x right, y down; pixel i covers [i, i+1)) and draw through
-a CanvasView, so one encoder serves the full image and a zoomed-in region alike.
+a CanvasView, so one encoder serves the full image and a zoomed-in region alike. Stroke widths, the 3x3
+dilation and click radii are in canvas pixels, i.e. what the network sees, whatever the zoom.
 """
 from __future__ import annotations
 

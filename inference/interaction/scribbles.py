@@ -20,7 +20,7 @@ from inference.interaction.canvas import CanvasView
 from inference.interaction.raster import NO_STROKE, draw_polyline, label_maps
 from util.tensor_util import Pad
 
-Stroke = Mapping  # {'path': [[x, y], ...], 'object_id': int, ...}
+DavisStroke = Mapping  # {'path': [[x, y], ...], 'object_id': int, ...}
 
 
 def annotated_frame(scribble_dict: Mapping) -> int:
@@ -34,7 +34,7 @@ def annotated_frame(scribble_dict: Mapping) -> int:
     raise ValueError(f'scribble dict has no strokes on any of its {len(frames)} frames')
 
 
-def check_strokes(strokes: Sequence[Stroke], num_objects: int) -> list[tuple[np.ndarray, int]]:
+def check_strokes(strokes: Sequence[DavisStroke], num_objects: int) -> list[tuple[np.ndarray, int]]:
     """Validate strokes -> [(path [N, 2] float64 in [0, 1], object_id)]."""
     checked = []
     for i, stroke in enumerate(strokes):
@@ -50,7 +50,7 @@ def check_strokes(strokes: Sequence[Stroke], num_objects: int) -> list[tuple[np.
     return checked
 
 
-def rasterize_scribbles(strokes: Sequence[Stroke], num_objects: int, view: CanvasView, pad: Pad = (0, 0, 0, 0),
+def rasterize_scribbles(strokes: Sequence[DavisStroke], num_objects: int, view: CanvasView, pad: Pad = (0, 0, 0, 0),
                         quirk: bool = True) -> np.ndarray:
     """Label canvas int64 [*view.canvas_size]: object ids on the strokes, -1 elsewhere (davisinteractive rules).
 
@@ -72,7 +72,7 @@ def rasterize_scribbles(strokes: Sequence[Stroke], num_objects: int, view: Canva
 class ScribbleInteraction(MapInteraction):
     """Scribbles of one frame in davisinteractive format, resolved by S2M (hard wbg aggregation)."""
 
-    def __init__(self, net: nn.Module, strokes: Sequence[Stroke], pad: Pad = (0, 0, 0, 0), quirk: bool = True):
+    def __init__(self, net: nn.Module, strokes: Sequence[DavisStroke], pad: Pad = (0, 0, 0, 0), quirk: bool = True):
         super().__init__(net)
         self.strokes = list(strokes)
         self.pad = pad
