@@ -1,0 +1,1 @@
+"""Training datasets: static pseudo-videos, VOS clips, S2M interaction samples and fusion samples (facts §e)."""
