@@ -21,7 +21,8 @@ def require_dir(path: str | Path, what: str) -> Path:
     return path
 
 
-def _open(path: Path) -> Image.Image:
+def open_image(path: Path) -> Image.Image:
+    """Open and decode an image file, raising DatasetError naming a missing or corrupt file."""
     try:
         im = Image.open(path)
         im.load()
@@ -32,22 +33,31 @@ def _open(path: Path) -> Image.Image:
 
 def read_rgb(path: str | Path) -> np.ndarray:
     """Read an image as uint8 RGB [H, W, 3]."""
-    return np.array(_open(Path(path)).convert('RGB'))
+    return np.array(open_image(Path(path)).convert('RGB'))
 
 
 def read_binary_mask(path: str | Path) -> np.ndarray:
     """Read a static-image mask (greyscale PNG, any mode converted to 'L') as bool [H, W]: value/255 > 0.5."""
-    return np.asarray(_open(Path(path)).convert('L')) > 127
+    return np.asarray(open_image(Path(path)).convert('L')) > 127
 
 
 def read_label_mask(path: str | Path) -> np.ndarray:
     """Read a VOS annotation (palette 'P' or single-channel 'L' PNG of object ids) as uint8 [H, W]."""
     path = Path(path)
-    im = _open(path)
+    im = open_image(path)
     if im.mode not in ('P', 'L'):
         raise DatasetError(
             f'{path} is a {im.mode} image, but annotations must be palette (P) or greyscale (L) PNGs whose pixel '
             'values are object ids (0 = background); convert the colours to ids and save with mode P or L')
+    return np.array(im)
+
+
+def read_probability(path: str | Path) -> np.ndarray:
+    """Read a stored probability map (greyscale 'L' PNG of floor(255 p)) as uint8 [H, W]."""
+    path = Path(path)
+    im = open_image(path)
+    if im.mode != 'L':
+        raise DatasetError(f'{path} is a {im.mode} image; probability maps must be greyscale (L) PNGs of floor(255 p)')
     return np.array(im)
 
 
