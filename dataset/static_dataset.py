@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg')
 # Original mixture: concat([fss, DUTS-TR, DUTS-TE, ecssd] + [BIG_small, HRSOD_small] x 5).
-STATIC_MIXTURE = (('fss', 1), ('DUTS-TR', 1), ('DUTS-TE', 1), ('ecssd', 1), ('BIG_small', 5), ('HRSOD_small', 5))
+STATIC_MIXTURE = ('fss', 'DUTS-TR', 'DUTS-TE', 'ecssd') + ('BIG_small', 'HRSOD_small') * 5
 
 Pair = tuple[Path, Path]  # (image .jpg, mask .png)
 
@@ -62,18 +62,18 @@ def static_mixture_folders(static_root: str | Path) -> list[Path]:
     it is: once if it holds image/mask pairs itself, else each sub-folder once (e.g. a single synthetic folder).
     """
     root = require_dir(static_root, 'static_root')
-    present = [(root / name, reps) for name, reps in STATIC_MIXTURE if (root / name).is_dir()]
-    missing = [name for name, _ in STATIC_MIXTURE if not (root / name).is_dir()]
+    missing = sorted({name for name in STATIC_MIXTURE if not (root / name).is_dir()}, key=STATIC_MIXTURE.index)
+    present = [root / name for name in STATIC_MIXTURE if name not in missing]
     if present:
         if missing:
             log.warning('static mixture in %s: %d of 6 folders missing (%s), using the rest', root, len(missing),
                         ', '.join(missing))
-        return [folder for folder, reps in present for _ in range(reps)]
+        return present
     if list_files(root, IMAGE_SUFFIXES):
         return [root]
     subs = sorted(p for p in root.iterdir() if p.is_dir())
     if not subs:
-        raise DatasetError(f'{root} holds none of the folders {[n for n, _ in STATIC_MIXTURE]} and no images')
+        raise DatasetError(f'{root} holds none of the folders {sorted(set(STATIC_MIXTURE))} and no images')
     log.warning('static mixture: %s holds none of the named folders; using its %d sub-folder(s) once each',
                 root, len(subs))
     return subs
