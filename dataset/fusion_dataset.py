@@ -72,7 +72,7 @@ class FusionDataset(Dataset):
         if not self.videos:
             raise DatasetError(f'no video with propagations from >= 2 reference frames in {self.fusion_root}; '
                                'expected <run>/<video>/<ref>/<object>/<frame>.png')
-        self.frames = {v: [p.stem for p in list_files(require_dir(self.im_root / v, 'video'), ('.jpg', '.jpeg'))]
+        self.frames = {v: [p.name for p in list_files(require_dir(self.im_root / v, 'video'), ('.jpg', '.jpeg'))]
                        for v in self.videos}
         self.augment = v2.Compose([v2.RandomHorizontalFlip(), v2.RandomCrop(size)])
         self.colour = image_jitter(0.1, 0.03, 0.03, 0.01)
@@ -114,8 +114,8 @@ class FusionDataset(Dataset):
         if max(t, r2) >= len(names):
             raise DatasetError(f'{self._path(run, video, r1, obj, t)} refers to frame {max(t, r2)} but '
                                f'{self.im_root / video} has only {len(names)} frames')
-        images = np.stack([read_rgb(self.im_root / video / f'{names[f]}.jpg') for f in (t, r2)])  # [2, H, W, 3]
-        labels = [read_label_mask(self.gt_root / video / f'{names[f]}.png') for f in (t, r2)]
+        images = np.stack([read_rgb(self.im_root / video / names[f]) for f in (t, r2)])  # [2, H, W, 3]
+        labels = [read_label_mask(self.gt_root / video / Path(names[f]).with_suffix('.png')) for f in (t, r2)]
         h, w = images.shape[1:3]
         if h < self.size or w < self.size:
             raise DatasetError(f'frames of {self.im_root / video} are {w}x{h}, smaller than the crop {self.size}; '

@@ -32,6 +32,11 @@ LVIS_OTHER_MIN_AREA = 30 * 30  # other instances used as distractors
 OTHER_INSTANCE_P = 0.75
 
 
+def _as_channel(mask: np.ndarray) -> torch.Tensor:
+    """bool [S, S] -> float32 [1, S, S]."""
+    return torch.from_numpy(mask).float().unsqueeze(0)
+
+
 class S2MDataset(Dataset):
     """S2M samples from static image folders (flat or FSS layout) or from LVIS (`lvis_root`).
 
@@ -122,9 +127,8 @@ class S2MDataset(Dataset):
         else:
             pos, neg = synthesize_clicks(gt, prev, radius=self.click_radius)
         neg = neg | extra_neg
-        as_channel = lambda m: torch.from_numpy(m).float().unsqueeze(0)  # noqa: E731  [1, S, S]
-        return {'rgb': normalized_rgb(image), 'gt': as_channel(gt), 'prev': as_channel(prev),
-                'pos': as_channel(pos), 'neg': as_channel(neg), 'cls_gt': torch.from_numpy(gt).long(),
+        return {'rgb': normalized_rgb(image), 'gt': _as_channel(gt), 'prev': _as_channel(prev),
+                'pos': _as_channel(pos), 'neg': _as_channel(neg), 'cls_gt': torch.from_numpy(gt).long(),
                 'info': {'name': name, 'interaction': kind, 'from_zero': from_zero}}
 
 

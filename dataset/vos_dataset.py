@@ -74,8 +74,8 @@ class VOSDataset(Dataset):
 
     Sample keys (S = size, 384): 'rgb' float32 [3, 3, S, S] normalised; 'gt' / 'sec_gt' float32 [3, 1, S, S] in
     {0, 1} (target / second object, zeros if absent); 'cls_gt' int64 [3, S, S] (0 bg, 1 target, 2 second);
-    'selector' float32 [2] ([1, 1] with a second object, else [1, 0]); 'info' {'name': video, 'frames': list of 3
-    frame names, 'num_objects': usable objects in the clip}.
+    'selector' float32 [2] ([1, 1] with a second object, else [1, 0]); 'info' {'name': video, 'frames': the 3 image
+    file names, 'num_objects': usable objects in the clip}.
     The effective jump is max_jump // jump_divisor (YouTubeVOS stores every 5th frame: jump_divisor 5).
     Videos with fewer than 3 frames are skipped with a warning (names in `skipped_videos`).
     """
@@ -85,7 +85,7 @@ class VOSDataset(Dataset):
                  seed: int | None = None):
         self.im_root, self.gt_root = require_dir(im_root, 'image'), require_dir(gt_root, 'annotation')
         self.is_bl, self.size, self.jump_divisor, self.seed = is_bl, size, jump_divisor, seed
-        self.videos, self.frames, self.skipped_videos = self._index(subset)
+        self.videos, self.frames, self.skipped_videos = self._index(subset)  # frames: image file names per video
         self.set_max_jump(max_jump)
         self.sequence_geometry = v2.Compose([
             v2.RandomHorizontalFlip(),
@@ -106,17 +106,17 @@ class VOSDataset(Dataset):
             names = [n for n in names if n in wanted]
         videos, frames, skipped = [], {}, []
         for name in names:
-            stems = [p.stem for p in list_files(self.im_root / name, ('.jpg', '.jpeg'))]
-            if len(stems) < 3:
+            images = [p.name for p in list_files(self.im_root / name, ('.jpg', '.jpeg'))]
+            if len(images) < 3:
                 skipped.append(name)
                 continue
-            missing = [s for s in stems if not (self.gt_root / name / f'{s}.png').is_file()]
+            missing = [i for i in images if not (self.gt_root / name / Path(i).with_suffix('.png')).is_file()]
             if missing:
-                raise DatasetError(f'{len(missing)} of {len(stems)} frames of {self.im_root / name} have no '
-                                   f'annotation in {self.gt_root / name} (e.g. {missing[0]}.png); every frame '
-                                   'needs <frame>.png')
+                raise DatasetError(f'{len(missing)} of {len(images)} frames of {self.im_root / name} have no '
+                                   f'annotation in {self.gt_root / name} (e.g. {Path(missing[0]).stem}.png); '
+                                   'every frame needs <frame>.png')
             videos.append(name)
-            frames[name] = stems
+            frames[name] = images
         if skipped:
             log.warning('skipped %d videos with fewer than 3 frames in %s (e.g. %s)', len(skipped), self.im_root,
                         skipped[:3])
@@ -141,9 +141,7 @@ class VOSDataset(Dataset):
     def _read_clip(self, video: str, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
         rgbs, labels = [], []
         for name in names:
-            im_path, gt_path = self.im_root / video / f'{name}.jpg', self.gt_root / video / f'{name}.png'
-            if not im_path.is_file():
-                im_path = im_path.with_suffix('.jpeg')
+            im_path, gt_path = self.im_root / video / name, self.gt_root / video / Path(name).with_suffix('.png')
             rgb, label = read_rgb(im_path), read_label_mask(gt_path)
             check_same_size(rgb, label, im_path, gt_path)
             if rgbs and rgb.shape != rgbs[0].shape:
