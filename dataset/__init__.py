@@ -1,1 +1,1 @@
-"""Data: synthetic generation, test-set readers and (later) training samples; knows no model."""
+"""Data: training samples (facts §e), test-set readers and the synthetic generator; knows no model."""
