@@ -1,44 +1,21 @@
 """Our scribble rasteriser against davisinteractive's own `scribbles2mask`, pixel for pixel."""
 from __future__ import annotations
 
-import builtins
-import types
-
 import numpy as np
 import pytest
 
 from inference.interaction.canvas import CanvasView
 from inference.interaction.raster import bresenham
 from inference.interaction.scribbles import rasterize_scribbles
-
-
-class _NumpyWithAliases(types.ModuleType):
-    """numpy plus the `int`/`float` aliases davisinteractive 1.0.4 still uses (removed in numpy >= 1.24)."""
-
-    def __getattr__(self, name):
-        return getattr(np, name)
+from util.davis_compat import patch_davisinteractive
 
 
 @pytest.fixture(scope='module')
 def scribbles2mask():
-    """davisinteractive's rasteriser behind a minimal local numpy shim.
-
-    TODO after merge: replace by util.davis_compat.patch_davisinteractive() (branch data-eval).
-    """
-    missing = [name for name in ('int', 'float') if name not in np.__dict__]
-    for name in missing:
-        setattr(np, name, getattr(builtins, name))
-    try:
-        from davisinteractive.utils import operations, scribbles
-    finally:
-        for name in missing:
-            delattr(np, name)
-    proxy = _NumpyWithAliases('numpy')
-    proxy.int, proxy.float = int, float
-    saved = scribbles.np, operations.np
-    scribbles.np = operations.np = proxy
-    yield scribbles.scribbles2mask
-    scribbles.np, operations.np = saved
+    """davisinteractive's own rasteriser, imported through the project's compatibility layer."""
+    patch_davisinteractive()
+    from davisinteractive.utils.scribbles import scribbles2mask
+    return scribbles2mask
 
 
 def _random_strokes(rng: np.random.Generator, num_objects: int) -> list[dict]:
