@@ -49,7 +49,7 @@ class InferenceCore:
         # prob: [K+1, T, 1, Hp, Wp], background first; bg 1e-7 so untouched frames argmax to background.
         self.prob = torch.zeros((self.k + 1, self.t, 1, hp, wp), dtype=torch.float32, device=self.device)
         self.prob[0] = 1e-7
-        self.np_masks = np.zeros((self.t, self.h, self.w), dtype=np.uint8)
+        self.masks = np.zeros((self.t, hp, wp), dtype=np.uint8)  # padded argmax labels, as the original keeps them
         self.interacted: set[int] = set()
         self.certain_k: torch.Tensor | None = None  # [K, Ck, n_interactions, h, w]
         self.certain_v: torch.Tensor | None = None
@@ -81,22 +81,28 @@ class InferenceCore:
         return self.query_cache.get(ti, lambda: self.prop_net.get_query_values(self.frame(ti))[1:])
 
     def pad_mask(self, mask: torch.Tensor) -> torch.Tensor:
-        """[K+1,1,H,W] unpadded mask -> padded, float32, on the device."""
-        if mask.shape[0] != self.k + 1 or tuple(mask.shape[-2:]) != (self.h, self.w):
-            raise ValueError(f'mask must be [{self.k + 1},1,{self.h},{self.w}] (background first), '
-                             f'got {tuple(mask.shape)}')
-        return pad_divide_by(mask.to(self.device, torch.float32).view(self.k + 1, 1, self.h, self.w))[0]
+        """[K+1,1,H,W] mask (or one already padded to [K+1,1,Hp,Wp]) -> padded, float32, on the device."""
+        hp, wp = self.prob.shape[-2:]
+        if mask.shape[0] != self.k + 1 or tuple(mask.shape[-2:]) not in ((self.h, self.w), (hp, wp)):
+            raise ValueError(f'mask must be [{self.k + 1},1,{self.h},{self.w}] (background first) or padded to '
+                             f'[{self.k + 1},1,{hp},{wp}], got {tuple(mask.shape)}')
+        mask = mask.to(self.device, torch.float32).view(self.k + 1, 1, *mask.shape[-2:])
+        return mask if tuple(mask.shape[-2:]) == (hp, wp) else pad_divide_by(mask)[0]
 
-    def labels(self, ti: int) -> np.ndarray:
-        """Current hard label map of frame ti (unpadded uint8 [H,W])."""
-        return self.np_masks[ti]
+    @property
+    def np_masks(self) -> np.ndarray:
+        """Current labels of every frame, unpadded uint8 [T,H,W] (a view: copy it to keep a snapshot)."""
+        return unpad(self.masks, self.pad)
+
+    def labels(self, ti: int, padded: bool = False) -> np.ndarray:
+        """Current hard label map of frame ti: uint8 [H,W], or [Hp,Wp] with padded=True."""
+        return self.masks[ti] if padded else self.np_masks[ti]
 
     def _write_labels(self, frames: list[int]) -> None:
-        """Argmax of prob for the given frames into np_masks (only frames whose prob changed)."""
+        """Argmax of prob for the given frames into masks (only frames whose prob changed)."""
         if frames:
             idx = torch.tensor(frames, device=self.device)
-            lab = unpad(self.prob[:, idx, 0].argmax(dim=0), self.pad)  # [n, H, W]
-            self.np_masks[frames] = lab.to(torch.uint8).cpu().numpy()
+            self.masks[frames] = self.prob[:, idx, 0].argmax(dim=0).to(torch.uint8).cpu().numpy()  # [n, Hp, Wp]
 
     # -- interaction -------------------------------------------------------------------------------------------
     def interact(self, mask: torch.Tensor, idx: int) -> np.ndarray:
@@ -119,7 +125,7 @@ class InferenceCore:
         """Show a mask on frame idx without propagating; prob, memory and interacted frames stay untouched."""
         if not 0 <= idx < self.t:
             raise IndexError(f'frame {idx} is outside the video (0..{self.t - 1})')
-        self.np_masks[idx] = unpad(self.pad_mask(mask).argmax(dim=0)[0], self.pad).to(torch.uint8).cpu().numpy()
+        self.masks[idx] = self.pad_mask(mask).argmax(dim=0)[0].to(torch.uint8).cpu().numpy()
         return self.np_masks
 
     def _propagate(self, key_k: torch.Tensor, idx: int, forward: bool) -> list[int]:
