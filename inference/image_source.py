@@ -27,7 +27,7 @@ class ImageFolder:
 
     def __getitem__(self, ti: int) -> np.ndarray:
         with Image.open(self.paths[ti]) as im:
-            frame = np.asarray(im.convert('RGB'))
+            frame = np.array(im.convert('RGB'))  # writable, owned copy
         if hasattr(self, 'shape') and frame.shape != self.shape[1:]:
             raise ValueError(f'frame {self.paths[ti]} is {frame.shape[:2]}, the first frame is {self.shape[1:3]}: '
                              'all frames of a video must have the same size')
