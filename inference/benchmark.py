@@ -34,6 +34,7 @@ class PhaseResult:
     k: int
     frames: int
     seconds: float
+    cpu_seconds: float
     gflop: float
     peak_mb: float
     growth_mb_per_frame: float
@@ -124,13 +125,13 @@ def build_networks(device: torch.device, seed: int = 0) -> tuple[PropagationNetw
 def _timed(mode: str, phase: str, k: int, frames: int, device: torch.device, fn) -> PhaseResult:
     mem = PeakMemory(device)
     with mem.track(), FlopCounterMode(display=False) as flops:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         fn()
         if device.type == 'cuda':
             torch.cuda.synchronize(device)
-        seconds = time.perf_counter() - start
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     growth = (mem.current() - mem.start) / max(frames, 1)
-    return PhaseResult(mode, phase, k, frames, seconds, flops.get_total_flops() / 1e9, mem.peak / 2**20,
+    return PhaseResult(mode, phase, k, frames, seconds, cpu_seconds, flops.get_total_flops() / 1e9, mem.peak / 2**20,
                        growth / 2**20)
 
 
@@ -184,14 +185,17 @@ def run_s2m(frames: np.ndarray, k: int, device: torch.device, repeats: int = 3) 
 
 
 def summary_rows(results: list[PhaseResult]) -> list[dict]:
-    """Results as dicts, plus the speed-up of each optimised phase over the reference of the same phase and K."""
+    """Results as dicts, plus the speed-up of each optimised phase over the median reference of the same phase and
+    K, by wall time and by process CPU time (the latter is less disturbed by other processes on a shared machine)."""
     rows = [asdict(r) for r in results]
-    ref = {}
+    ref: dict[tuple, list[tuple[float, float]]] = {}
     for r in results:
         if r.mode == 'reference':
-            ref.setdefault((r.phase, r.k), []).append(r.seconds)
+            ref.setdefault((r.phase, r.k), []).append((r.seconds, r.cpu_seconds))
     for row in rows:
         base = ref.get((row['phase'], row['k']))
         if row['mode'] == 'optimized' and base:
-            row['speedup_vs_reference'] = float(np.median(base)) / row['seconds']
+            wall, cpu = np.median(np.array(base), axis=0)
+            row['speedup_vs_reference'] = float(wall) / row['seconds']
+            row['cpu_speedup_vs_reference'] = float(cpu) / row['cpu_seconds']
     return rows
