@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -71,6 +72,7 @@ class InferenceCore:
         self.net = fold_batchnorm(prop_net) if optimize else prop_net  # shares all unfolded tensors
         self.reader = MemoryReader(prop_net.memory.top_k, gathered=True) if optimize else prop_net.memory
         self.channels_last = self.device.type == 'cpu' if channels_last is None else channels_last
+        self.on_frame: Callable[[int], None] | None = None  # progress hook, called after each propagated frame
 
     def _check_images(self, images: torch.Tensor | np.ndarray | ImageFolder) -> torch.Tensor | ImageFolder:
         if isinstance(images, ImageFolder):
@@ -193,6 +195,8 @@ class InferenceCore:
                 else:
                     temp_k, temp_v = new_k, new_v
             self.prob[:, ti] = self._fuse(tc, idx, ti, self.prob[:, ti], out, key_k, k16) if fuse else out
+            if self.on_frame is not None:
+                self.on_frame(ti)
         return frames
 
     def _fuse(self, tc: int, tr: int, ti: int, prev: torch.Tensor, curr: torch.Tensor, key_k: torch.Tensor,
