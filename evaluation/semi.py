@@ -92,9 +92,9 @@ def propagate_sequence(prop_net: torch.nn.Module, seq: VideoSequence, device: st
     for i, f in enumerate(starts):
         labels = core.labels(f).copy() if i else np.zeros(seq.size, np.uint8)
         gt = seq.labels(f)
-        for obj, first in seq.first_appearance.items():
-            if first == f:
-                labels[gt == obj] = obj
+        for obj in (o for o, first in seq.first_appearance.items() if first == f):
+            labels[labels == obj] = 0  # an object cannot be predicted before it is given
+            labels[gt == obj] = obj
         stop = starts[i + 1] + 1 if i + 1 < len(starts) else None  # also predict the next start frame
         core.interact(object_mask(labels, k), f, backward=False, stop=stop)
     out = core.np_masks.copy()
