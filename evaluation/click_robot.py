@@ -42,10 +42,10 @@ def _nearest_to_mean(region: np.ndarray) -> tuple[int, int]:
 
 
 def _interior_most(region: np.ndarray) -> tuple[int, int]:
-    """(x, y) of the region pixel farthest from its border; outside the image counts as border."""
+    """(x, y) of the region pixel farthest from its border (outside the image counts as border); on a plateau
+    (e.g. the ridge of an elongated region) the one nearest the plateau's mean, i.e. its middle."""
     dist = ndimage.distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
-    y, x = np.unravel_index(int(dist.argmax()), dist.shape)
-    return int(x), int(y)
+    return _nearest_to_mean(dist == dist.max())
 
 
 def _pieces(region: np.ndarray, min_area: int = 1) -> list[np.ndarray]:
