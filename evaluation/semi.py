@@ -30,6 +30,7 @@ from inference.core import InferenceCore
 from model.aggregate import aggregate_wbg
 from util.metrics import sequence_scores
 from util.palette import read_labels, write_labels
+from util.tensor_util import unpad
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,10 @@ def object_mask(labels: np.ndarray, num_objects: int) -> torch.Tensor:
 
 def propagate_sequence(prop_net: torch.nn.Module, seq: VideoSequence, device: str | torch.device = 'cpu',
                        mem_freq: int = 5) -> np.ndarray:
-    """First-mask propagation of one video (objects appearing later join where they appear) -> labels [T,H,W]."""
+    """First-mask propagation of one video (objects appearing later join where they appear) -> labels [T,H,W].
+
+    No object is output before the frame where it is first given (its probability there counts as zero).
+    """
     k = seq.num_objects
     if k == 0:
         raise ValueError(f'sequence {seq.name!r} has no object in its annotation {seq.mask_paths[min(seq.mask_paths)]}')
@@ -92,14 +96,17 @@ def propagate_sequence(prop_net: torch.nn.Module, seq: VideoSequence, device: st
     for i, f in enumerate(starts):
         labels = core.labels(f).copy() if i else np.zeros(seq.size, np.uint8)
         gt = seq.labels(f)
-        for obj in (o for o, first in seq.first_appearance.items() if first == f):
-            labels[labels == obj] = 0  # an object cannot be predicted before it is given
-            labels[gt == obj] = obj
+        for obj, first in seq.first_appearance.items():
+            if first >= f:  # not given yet: whatever the propagation guessed for it is dropped
+                labels[labels == obj] = 0
+            if first == f:
+                labels[gt == obj] = obj
         stop = starts[i + 1] + 1 if i + 1 < len(starts) else None  # also predict the next start frame
         core.interact(object_mask(labels, k), f, backward=False, stop=stop)
-    out = core.np_masks.copy()
-    out[:starts[0]] = 0  # nothing is known before the first annotation
-    return out
+    prob = core.prob[:, :, 0].clone()  # [K+1, T, Hp, Wp]
+    for obj in range(1, k + 1):  # ids never annotated (gaps in 1..K) are never output
+        prob[obj, :seq.first_appearance.get(obj, len(seq))] = 0
+    return unpad(prob.argmax(dim=0).to(torch.uint8), core.pad).cpu().numpy()
 
 
 @dataclass
