@@ -20,7 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,7 +33,7 @@ from evaluation.click_robot import ClickStrategy, simulate_clicks
 from evaluation.interactive_summary import package_summary, per_sequence_rounds, plot_curves, round_table, \
     table_summary, timing_summary
 from evaluation.sample_store import RoundRecord, Sample, SampleStore
-from inference.core import FusionMode
+from inference.core import FusionMode, InferenceCore
 from inference.davis import DAVISProcessor, Policy
 from inference.interaction import ClickInteraction
 from util.davis_compat import list_subset, patch_davisinteractive, registered_sequences
@@ -49,6 +49,7 @@ METRIC = 'J_AND_F'
 
 @dataclass
 class Networks:
+    """The three networks of MiVOS (fusion None when --fusion is not diff-aware)."""
     prop: torch.nn.Module
     fusion: torch.nn.Module | None
     s2m: torch.nn.Module
@@ -109,7 +110,7 @@ class SampleRunner:
         self.last_frame: int | None = None
 
     @property
-    def core(self):
+    def core(self) -> InferenceCore:
         return self.processor.core
 
     def _click_mask(self, scribble: Mapping, idx: int) -> tuple[torch.Tensor, int]:
@@ -120,7 +121,7 @@ class SampleRunner:
                                  s.max_clicks, gt=self.ground_truth(idx) if needs_gt else None,
                                  pred=core.labels(idx) if needs_gt else None)
         left, _, top, _ = core.pad
-        clicks = [type(c)(c.x + left, c.y + top, c.object_id, c.positive) for c in clicks]  # into the padded frame
+        clicks = [replace(c, x=c.x + left, y=c.y + top) for c in clicks]  # into the padded frame
         labels = torch.from_numpy(core.labels(idx, padded=True).astype(np.int64))
         return ClickInteraction(self.s2m, clicks).apply(core.frame(idx), labels, core.k), len(clicks)
 
@@ -229,8 +230,8 @@ def run_sessions(nets: Networks, settings: InteractiveSettings, sequences: Seque
     return samples
 
 
-def _loop(sess, nets: Networks, settings: InteractiveSettings, data: SequenceData, store: SampleStore, device,
-          mask_folder: Path | None, progress: tqdm) -> None:
+def _loop(sess: Any, nets: Networks, settings: InteractiveSettings, data: SequenceData, store: SampleStore,
+          device: str | torch.device, mask_folder: Path | None, progress: tqdm) -> None:
     """The session loop: a new runner per sample; each finished sample is stored at once."""
     started: dict[str, int] = {}
     sample: Sample | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -101,3 +102,28 @@ def test_bad_input_gets_clear_errors(setup, tmp_path):
         main(_args(setup, tmp_path / 'd', '--resume'))
     with pytest.raises(ValueError, match='max_interactions must be in 1..16'):
         main(_args(setup, tmp_path / 'e', '--max-interactions', '0'))
+
+
+def test_empty_robot_answer_confirms_the_last_annotated_frame_under_the_policy(setup):
+    from util.davis_compat import sequence_facts
+    from util.video import read_video
+    from util.weights import load_network
+    name = 'synth_val_000'
+    nets = interactive.Networks(*(load_network(k, setup[k]) for k in ('propagation', 'fusion', 's2m')))
+    settings = interactive.InteractiveSettings(davis=str(setup['davis']))
+    images = read_video(setup['davis'] / 'JPEGImages' / '480p' / name)
+    first = json.loads((setup['davis'] / 'Scribbles' / name / '001.json').read_text())
+    empty = {'scribbles': [[] for _ in range(len(images))], 'sequence': name}
+    k = sequence_facts(setup['davis'], name)['num_objects']
+
+    runner = interactive.SampleRunner(nets, images, k, settings, 'cpu', ground_truth=None)
+    labels, hint = runner.step(empty)  # nothing to act on yet: unchanged (empty) masks
+    assert not labels.any() and hint is None and runner.rounds[0].frame is None
+
+    runner = interactive.SampleRunner(nets, images, k, settings, 'cpu', ground_truth=None)
+    labels1, hint1 = runner.step(first)
+    labels2, hint2 = runner.step(empty)
+    labels3, hint3 = runner.step(empty)  # third round: the 3-frame schedule propagates the confirmed frame
+    assert hint1 == hint2 == [0] and hint3 is None
+    assert np.array_equal(labels2[0], labels1[0]) and np.array_equal(labels3[0], labels1[0])
+    assert [r.frame for r in runner.rounds] == [0, 0, 0] and runner.rounds[2].propagated
