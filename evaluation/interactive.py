@@ -26,7 +26,6 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from evaluation.click_robot import ClickStrategy, simulate_clicks
@@ -36,6 +35,7 @@ from evaluation.sample_store import RoundRecord, Sample, SampleStore
 from inference.core import FusionMode, InferenceCore
 from inference.davis import DAVISProcessor, Policy
 from inference.interaction import ClickInteraction
+from inference.interaction.base import one_hot
 from util.davis_compat import list_subset, patch_davisinteractive, registered_sequences
 from util.files import atomic_write_text
 from util.palette import read_labels, write_labels
@@ -91,21 +91,16 @@ class InteractiveSettings:
         return d
 
 
-def _one_hot(labels: np.ndarray, num_objects: int) -> torch.Tensor:
-    """Label map [H,W] -> hard mask [K+1,1,H,W] (background first)."""
-    return F.one_hot(torch.from_numpy(labels.astype(np.int64)), num_objects + 1).permute(2, 0, 1)[:, None].float()
-
-
 class SampleRunner:
     """Our method on one sample: robot answer -> interaction mask -> DAVISProcessor policy, with timing."""
 
     def __init__(self, nets: Networks, images: np.ndarray, num_objects: int, settings: InteractiveSettings,
-                 device: str | torch.device, ground_truth: Callable[[int], np.ndarray]):
+                 device: str | torch.device, ground_truth: Callable[[int], np.ndarray] | None = None):
         self.processor = DAVISProcessor(nets.prop, nets.fusion, nets.s2m, images, num_objects, device=device,
                                         mem_freq=settings.mem_freq, fusion=settings.fusion, policy=settings.policy)
         self.s2m = nets.s2m
         self.settings = settings
-        self.ground_truth = ground_truth  # frame index -> uint8 [H,W] labels (f3 only)
+        self.ground_truth = ground_truth  # frame index -> uint8 [H,W] labels (needed by f3 only)
         self.rounds: list[RoundRecord] = []
         self.last_frame: int | None = None
 
@@ -116,7 +111,7 @@ class SampleRunner:
     def _click_mask(self, scribble: Mapping, idx: int) -> tuple[torch.Tensor, int]:
         """Simulated clicks on frame idx resolved by S2M -> (mask [K+1,1,Hp,Wp], number of clicks)."""
         core, s = self.core, self.settings
-        needs_gt = s.click_strategy == 'f3'
+        needs_gt = s.click_strategy == 'f3' and self.ground_truth is not None
         clicks = simulate_clicks(s.click_strategy, scribble['scribbles'][idx], core.k, (core.h, core.w),
                                  s.max_clicks, gt=self.ground_truth(idx) if needs_gt else None,
                                  pred=core.labels(idx) if needs_gt else None)
@@ -139,7 +134,7 @@ class SampleRunner:
         elif self.last_frame is not None:
             idx = self.last_frame
             log.info('empty robot answer: confirming frame %d as it is', idx)
-            mask = _one_hot(self.core.labels(idx, padded=True), self.core.k)
+            mask = one_hot(torch.from_numpy(self.core.labels(idx, padded=True).astype(np.int64)), self.core.k)
         else:
             log.warning('empty scribble on the first round: submitting the current masks unchanged')
             self.rounds.append(RoundRecord(len(self.rounds) + 1, None, False, None, 0.0, 0.0))

@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from dataset.davis_reader import DAVISTestDataset
 from dataset.sequence import VideoSequence
 from dataset.youtubevos_reader import YouTubeVOSTestDataset
 from inference.benchmark import PeakMemory
 from inference.core import InferenceCore
+from inference.interaction.base import one_hot
 from model.aggregate import aggregate_wbg
 from util.metrics import sequence_scores
 from util.palette import read_labels, write_labels
@@ -77,8 +77,7 @@ def open_dataset(kind: str, root: str | Path, year: int = 2017, split: str = 'va
 def object_mask(labels: np.ndarray, num_objects: int) -> torch.Tensor:
     """Label map [H,W] -> propagation input [K+1,1,H,W]: one-hot of objects 1..K, aggregated with background."""
     lab = torch.from_numpy(np.where(labels <= num_objects, labels, 0).astype(np.int64))
-    onehot = F.one_hot(lab, num_objects + 1).permute(2, 0, 1)[1:, None].float()  # [K, 1, H, W]
-    return aggregate_wbg(onehot, keep_bg=True)
+    return aggregate_wbg(one_hot(lab, num_objects)[1:], keep_bg=True)  # [K, 1, H, W] -> [K+1, 1, H, W]
 
 
 def propagate_sequence(prop_net: torch.nn.Module, seq: VideoSequence, device: str | torch.device = 'cpu',
