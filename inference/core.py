@@ -144,8 +144,12 @@ class InferenceCore:
             self.masks[frames] = self.prob[:, idx, 0].argmax(dim=0).to(torch.uint8).cpu().numpy()  # [n, Hp, Wp]
 
     # -- interaction -------------------------------------------------------------------------------------------
-    def interact(self, mask: torch.Tensor, idx: int) -> np.ndarray:
-        """Take a [K+1,1,H,W] mask (with background) for frame idx, propagate both ways, fuse; -> labels [T,H,W]."""
+    def interact(self, mask: torch.Tensor, idx: int, *, backward: bool = True, stop: int | None = None) -> np.ndarray:
+        """Take a [K+1,1,H,W] mask (with background) for frame idx, propagate both ways, fuse; -> labels [T,H,W].
+
+        backward=False / stop=s propagate forward only / only up to frame s-1 (semi-supervised evaluation with
+        objects appearing later); the interactive defaults propagate to the nearest interacted frames.
+        """
         if not 0 <= idx < self.t:
             raise IndexError(f'frame {idx} is outside the video (0..{self.t - 1})')
         mask = self.pad_mask(mask)
@@ -156,7 +160,9 @@ class InferenceCore:
         key_k, key_v = self.net.memorize(self.frame(idx), mask[1:])  # [K, Ck, 1, h, w]
         self.certain_k = key_k if self.certain_k is None else torch.cat([self.certain_k, key_k], dim=2)
         self.certain_v = key_v if self.certain_v is None else torch.cat([self.certain_v, key_v], dim=2)
-        changed = [idx] + self._propagate(key_k, idx, forward=True) + self._propagate(key_k, idx, forward=False)
+        changed = [idx] + self._propagate(key_k, idx, forward=True, stop=stop)
+        if backward:
+            changed += self._propagate(key_k, idx, forward=False)
         self._write_labels(changed)
         return self.np_masks
 
@@ -167,11 +173,12 @@ class InferenceCore:
         self.masks[idx] = self.pad_mask(mask).argmax(dim=0)[0].to(torch.uint8).cpu().numpy()
         return self.np_masks
 
-    def _propagate(self, key_k: torch.Tensor, idx: int, forward: bool) -> list[int]:
-        """Propagate from idx until (not including) the nearest interacted frame; returns the frames written."""
+    def _propagate(self, key_k: torch.Tensor, idx: int, forward: bool, stop: int | None = None) -> list[int]:
+        """Propagate from idx until (not including) the nearest interacted frame or `stop` (forward only);
+        returns the frames written."""
         if forward:
             tc = min((i for i in self.interacted if i > idx), default=self.t)
-            frames = list(range(idx + 1, tc))
+            frames = list(range(idx + 1, tc if stop is None else min(tc, stop)))
         else:
             tc = max((i for i in self.interacted if i < idx), default=-1)
             frames = list(range(idx - 1, tc, -1))

@@ -170,3 +170,15 @@ def test_mask_of_the_wrong_size_or_object_count_is_refused(nets):
 def test_images_of_the_wrong_layout_are_refused(nets):
     with pytest.raises(ValueError, match=r'\[T,H,W,3\]'):
         InferenceCore(*nets, torch.zeros(4, 3, 8, 8, dtype=torch.uint8), 1)
+
+
+@torch.no_grad()
+def test_forward_only_interaction_stops_before_the_stop_frame_and_leaves_earlier_frames(nets):
+    core = make(nets, fusion='none')
+    mask, labels = square_mask()
+    untouched = core.prob.clone()
+    out = core.interact(mask, 2, backward=False, stop=4)
+    assert np.array_equal(out[2], labels.numpy())
+    torch.testing.assert_close(core.prob[:, [0, 1, 4, 5]], untouched[:, [0, 1, 4, 5]])
+    assert not torch.equal(core.prob[:, 3], untouched[:, 3])  # frame 3 was propagated
+    assert (out[[0, 1, 4, 5]] == 0).all()

@@ -1,0 +1,206 @@
+"""Semi-supervised VOS with the propagation network alone (facts §a8) and the DAVIS J/F evaluation of its masks.
+
+Propagation: the first annotated frame's objects (one-hot, aggregate_wbg with background) are memorised and
+propagated forward with MiVOS's memory policy (every mem_freq-th frame permanent + the previous frame, top-k from
+the network). Objects that appear later (YouTubeVOS) are part of K from the start (an all-zero mask in the first
+memory); at the frame where an object first appears its ground truth is pasted over the current prediction and
+that frame becomes a new permanent memory entry from which propagation continues forward (earlier frames are kept).
+Evaluation: DAVIS semi-supervised protocol, first and last frame excluded; objects = the ids of the first
+ground-truth frame; the mean row averages over all objects of all sequences, as the official benchmark does.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from dataset.davis_reader import DAVISTestDataset
+from dataset.sequence import VideoSequence
+from dataset.youtubevos_reader import YouTubeVOSTestDataset
+from inference.benchmark import PeakMemory
+from inference.core import InferenceCore
+from inference.interaction.base import one_hot
+from model.aggregate import aggregate_wbg
+from util.metrics import sequence_scores
+from util.palette import read_labels, write_labels
+from util.tensor_util import unpad
+
+log = logging.getLogger(__name__)
+
+DATASETS = ('davis', 'youtubevos')
+RESULT_COLUMNS = ['Sequence', 'J-Mean', 'F-Mean', 'J&F-Mean', 'Objects']
+
+
+@dataclass
+class SemiDataset:
+    """A test set and where its masks go: DAVIS `<out>/<seq>/<frame>.png`, YouTubeVOS `<out>/Annotations/...`."""
+    kind: str
+    readers: DAVISTestDataset | YouTubeVOSTestDataset
+    names: list[str]
+    has_ground_truth: bool
+    mask_subdir: str = ''
+
+    def __iter__(self) -> Iterator[VideoSequence]:
+        return (self.readers.sequence(n) for n in self.names)
+
+    def mask_folder(self, out: Path, name: str) -> Path:
+        return out / self.mask_subdir / name if self.mask_subdir else out / name
+
+
+def open_dataset(kind: str, root: str | Path, year: int = 2017, split: str = 'val',
+                 sequences: Sequence[str] | None = None) -> SemiDataset:
+    """The DAVIS year/split or the YouTubeVOS folder at root, optionally restricted to some sequences."""
+    if kind == 'davis':
+        readers = DAVISTestDataset(root, year=year, split=split)
+        has_gt, subdir = split != 'test-dev', ''
+    elif kind == 'youtubevos':
+        readers, has_gt, subdir = YouTubeVOSTestDataset(root), False, 'Annotations'
+    else:
+        raise ValueError(f'dataset must be one of {DATASETS}, got {kind!r}')
+    names = list(readers.names)
+    if sequences:
+        unknown = [s for s in sequences if s not in names]
+        if unknown:
+            raise ValueError(f'unknown sequences {unknown} for {kind} {root}'
+                             + (f' {year} {split}' if kind == 'davis' else '') + f'; available: {names}')
+        names = list(sequences)
+    return SemiDataset(kind, readers, names, has_gt, subdir)
+
+
+def object_mask(labels: np.ndarray, num_objects: int) -> torch.Tensor:
+    """Label map [H,W] -> propagation input [K+1,1,H,W]: one-hot of objects 1..K, aggregated with background."""
+    lab = torch.from_numpy(np.where(labels <= num_objects, labels, 0).astype(np.int64))
+    return aggregate_wbg(one_hot(lab, num_objects)[1:], keep_bg=True)  # [K, 1, H, W] -> [K+1, 1, H, W]
+
+
+def propagate_sequence(prop_net: torch.nn.Module, seq: VideoSequence, device: str | torch.device = 'cpu',
+                       mem_freq: int = 5) -> np.ndarray:
+    """First-mask propagation of one video (objects appearing later join where they appear) -> labels [T,H,W].
+
+    No object is output before the frame where it is first given (its probability there counts as zero).
+    """
+    k = seq.num_objects
+    if k == 0:
+        raise ValueError(f'sequence {seq.name!r} has no object in its annotation {seq.mask_paths[min(seq.mask_paths)]}')
+    images = np.stack(list(seq.frames()))  # [T, H, W, 3] uint8
+    core = InferenceCore(prop_net, None, images, k, mem_freq=mem_freq, device=device, fusion='none')
+    starts = sorted(set(seq.first_appearance.values()))
+    for i, f in enumerate(starts):
+        labels = core.labels(f).copy() if i else np.zeros(seq.size, np.uint8)
+        gt = seq.labels(f)
+        for obj, first in seq.first_appearance.items():
+            if first >= f:  # not given yet: whatever the propagation guessed for it is dropped
+                labels[labels == obj] = 0
+            if first == f:
+                labels[gt == obj] = obj
+        stop = starts[i + 1] + 1 if i + 1 < len(starts) else None  # also predict the next start frame
+        core.interact(object_mask(labels, k), f, backward=False, stop=stop)
+    prob = core.prob[:, :, 0].clone()  # [K+1, T, Hp, Wp]
+    for obj in range(1, k + 1):  # ids never annotated (gaps in 1..K) are never output
+        prob[obj, :seq.first_appearance.get(obj, len(seq))] = 0
+    return unpad(prob.argmax(dim=0).to(torch.uint8), core.pad).cpu().numpy()
+
+
+@dataclass
+class RunStats:
+    """Speed and memory of a propagation run."""
+    frames: int = 0
+    seconds: float = 0.0
+    peak_memory_mb: float = 0.0
+    sequences: list[str] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else float('nan')
+
+
+def run_propagation(prop_net: torch.nn.Module, data: SemiDataset, out: Path, device: str | torch.device = 'cpu',
+                    mem_freq: int = 5, progress: Iterable | None = None) -> RunStats:
+    """Propagate every sequence and write palette PNGs named like the frames (official submission layout)."""
+    stats = RunStats()
+    device = torch.device(device)
+    with torch.inference_mode(), PeakMemory(device).track() as mem:
+        for seq in (progress if progress is not None else data):
+            start = time.perf_counter()
+            labels = propagate_sequence(prop_net, seq, device, mem_freq)
+            if device.type == 'cuda':
+                torch.cuda.synchronize(device)
+            stats.seconds += time.perf_counter() - start
+            stats.frames += len(seq)
+            stats.sequences.append(seq.name)
+            folder = data.mask_folder(out, seq.name)
+            for path, lab in zip(seq.frame_paths, labels):
+                write_labels(folder / f'{path.stem}.png', lab, seq.palette)
+    stats.peak_memory_mb = mem.peak / 2 ** 20
+    return stats
+
+
+def zip_submission(data: SemiDataset, out: Path) -> Path:
+    """submission.zip of the mask folders, laid out as the evaluation servers expect."""
+    staging = out / '.submission'
+    shutil.rmtree(staging, ignore_errors=True)
+    for name in data.names:
+        src = data.mask_folder(out, name)
+        shutil.copytree(src, data.mask_folder(staging, name))
+    archive = shutil.make_archive(str(out / 'submission'), 'zip', staging)
+    shutil.rmtree(staging)
+    return Path(archive)
+
+
+def read_prediction(folder: Path, seq: VideoSequence, num_objects: int, binary: bool) -> np.ndarray:
+    """Predicted labels [T,H,W] of one sequence from folder/<frame stem>.png, checked against the ground truth."""
+    out = np.zeros((len(seq), *seq.size), np.uint8)
+    for t, path in enumerate(seq.frame_paths):
+        png = folder / f'{path.stem}.png'
+        if not png.is_file():
+            raise FileNotFoundError(f'prediction {png} is missing: every frame of {seq.name!r} needs a mask named '
+                                    f'like its frame ({path.name} -> {path.stem}.png)')
+        lab = read_labels(png)
+        if lab.shape != seq.size:
+            raise ValueError(f'prediction {png} is {lab.shape[1]}x{lab.shape[0]}, the ground truth is '
+                             f'{seq.size[1]}x{seq.size[0]}')
+        if binary:
+            lab = (lab != 0).astype(np.uint8)
+        elif lab.max() > num_objects:
+            raise ValueError(f'prediction {png} holds object id {lab.max()} but {seq.name!r} has {num_objects} '
+                             f'objects in its first annotation')
+        out[t] = lab
+    return out
+
+
+def evaluate_sequence(seq: VideoSequence, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-object mean J and F [K] over frames 1..T-2 (DAVIS semi-supervised protocol)."""
+    if len(seq) < 3:
+        raise ValueError(f'sequence {seq.name!r} has {len(seq)} frames; the DAVIS protocol drops the first and '
+                         f'last frame, so at least 3 are needed')
+    missing = [i for i in range(len(seq)) if i not in seq.mask_paths]
+    if missing:
+        raise FileNotFoundError(f'sequence {seq.name!r} has no ground truth for frames {missing[:5]}...: '
+                                f'evaluation needs every frame annotated (a val split, not test-dev)')
+    gt = np.stack([seq.labels(t) for t in range(len(seq))])
+    j, f = sequence_scores(gt, pred, seq.num_objects, frames=range(1, len(seq) - 1))
+    return j.mean(axis=1), f.mean(axis=1)
+
+
+def evaluate_predictions(data: SemiDataset, pred_root: Path, progress: Iterable | None = None) -> pd.DataFrame:
+    """results table: one row per sequence (mean over its objects) and a last 'Mean' row over all objects."""
+    if not data.has_ground_truth:
+        raise ValueError(f'{data.kind} {getattr(data.readers, "root", "")} has no ground truth for every frame '
+                         f'(test-dev / YouTubeVOS): submit the masks to the evaluation server instead')
+    rows, all_j, all_f = [], [], []
+    for seq in (progress if progress is not None else data):
+        pred = read_prediction(data.mask_folder(pred_root, seq.name), seq, seq.num_objects, seq.binary)
+        j, f = evaluate_sequence(seq, pred)
+        all_j.append(j)
+        all_f.append(f)
+        rows.append([seq.name, j.mean(), f.mean(), (j.mean() + f.mean()) / 2, len(j)])
+    j, f = np.concatenate(all_j), np.concatenate(all_f)
+    rows.append(['Mean', j.mean(), f.mean(), (j.mean() + f.mean()) / 2, len(j)])
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
