@@ -34,8 +34,8 @@ def git_commit() -> str:
 def library_versions() -> dict[str, str]:
     """Versions that decide numerical results."""
     import torchvision
-    return {'python': platform.python_version(), 'torch': torch.__version__,
-            'torchvision': torchvision.__version__, 'numpy': np.__version__,
+    return {'python': platform.python_version(), 'torch': str(torch.__version__),
+            'torchvision': str(torchvision.__version__), 'numpy': str(np.__version__),
             'cuda': str(torch.version.cuda), 'cudnn': str(torch.backends.cudnn.version())}
 
 

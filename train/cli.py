@@ -50,6 +50,7 @@ def build_parser(trainer: str) -> argparse.ArgumentParser:
                         help='a *_checkpoint.pth: continue exactly where it stopped')
     parser.add_argument('--set', dest='overrides', action='append', default=[], metavar='KEY=VALUE',
                         help='override any config value, e.g. --set train.lr=2e-5 (repeatable)')
+    parser.add_argument('--stop_at', type=int, help='save and exit after this iteration (continue with --resume)')
     parser.add_argument('--debug', action='store_true', help='report every iteration')
     for flags, key, options in COMMON_FLAGS + TRAINER_FLAGS[trainer]:
         parser.add_argument(*flags, dest=key, default=None, **options)
@@ -96,7 +97,7 @@ def run(trainer: str, argv: list[str] | None = None) -> dict[str, float]:
         torch.backends.cudnn.benchmark = bool(cfg['train']['benchmark'])
         seed_everything(cfg['train']['seed'])
         task = BUILDERS[trainer](cfg, env)
-        return Trainer(task, cfg, env, resume=args.resume).run()
+        return Trainer(task, cfg, env, resume=args.resume).run(stop_at=args.stop_at)
     except (FileNotFoundError, NotADirectoryError, CheckpointError, ConfigError) as e:
         raise SystemExit(f'error: {e}') from None
     finally:

@@ -173,14 +173,16 @@ class Trainer:
         self.scheduler.step()
         return out
 
-    def run(self) -> dict[str, float]:
-        """Train until train.iterations; returns the last reported scalar means."""
+    def run(self, stop_at: int | None = None) -> dict[str, float]:
+        """Train until train.iterations (or stop and save at iteration stop_at, e.g. before a job's time limit;
+        --resume then continues as if never stopped); returns the last reported scalar means."""
         lcfg = self.cfg['log']
+        end = self.iterations if stop_at is None else min(stop_at, self.iterations)
         self.model.train()
         last: dict[str, float] = {}
         bar = tqdm(total=self.iterations, initial=self.it, disable=not self.env.is_main, desc=self.run_id)
         epoch, start_batch = divmod(self.it, self.per_epoch)
-        while self.it < self.iterations:
+        while self.it < end:
             self._set_epoch(epoch, start_batch)
             for batch in self.loader:
                 lr = self.scheduler.get_last_lr()[0]
@@ -190,15 +192,15 @@ class Trainer:
                 bar.update(1)
                 self.logger.accumulate({'loss': out['loss'].item(), 'iou': out['iou'].item(),
                                         'p': float(out['p']), 'lr': lr})
-                if self.it % lcfg['report_interval'] == 0 or self.it == self.iterations:
+                if self.it % lcfg['report_interval'] == 0 or self.it == end:
                     last = self.logger.report(self.it)
                     bar.set_postfix(loss=f'{last["loss"]:.4f}', iou=f'{last["iou"]:.3f}')
                 if self.it % lcfg['image_interval'] == 0 and self.env.is_main:
                     with torch.no_grad():
                         self.logger.images('train/images', self.module.image_grid(batch, out), self.it)
-                if self.it % lcfg['save_interval'] == 0 or self.it == self.iterations:
+                if self.it % lcfg['save_interval'] == 0 or self.it == end:
                     self.save()
-                if self.it >= self.iterations:
+                if self.it >= end:
                     break
             epoch, start_batch = epoch + 1, 0
         bar.close()

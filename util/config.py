@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+# YAML 1.1 reads '1e-4' (no dot) as a string; such overrides are meant as numbers.
+_EXPONENT_FLOAT = re.compile(r'[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+')
 CONFIG_DIR = Path(__file__).resolve().parents[1] / 'configs'
 
 # Stage names (and the original integer stage ids) -> config file stem, per trainer.
@@ -51,6 +54,8 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition('=')
     if not sep or not key.strip():
         raise ConfigError(f'override {text!r} must look like key.sub=value')
+    if _EXPONENT_FLOAT.fullmatch(value.strip()):
+        return key.strip(), float(value)
     try:
         return key.strip(), yaml.safe_load(value)
     except yaml.YAMLError as e:
