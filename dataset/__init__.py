@@ -1,0 +1,1 @@
+"""Data: training samples (facts §e), test-set readers and the synthetic generator; knows no model."""

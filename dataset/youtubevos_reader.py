@@ -1,0 +1,84 @@
+"""YouTubeVOS test-set reader (valid / test layout): all frames, masks only where objects first appear.
+
+Layout: `<root>/JPEGImages/<video>/<frame>.jpg`, palette `<root>/Annotations/<video>/<frame>.png` for the frames
+where some object first appears, optional `<root>/meta.json` ({"videos": {vid: {"objects": {id: {"frames": [...]}}}}}).
+When meta.json exists its video list is used and every object it names must appear in the annotations.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+from dataset.sequence import VideoSequence
+from util.video import list_frames
+
+log = logging.getLogger(__name__)
+
+
+class YouTubeVOSTestDataset:
+    """The videos of a YouTubeVOS valid/test folder; videos shorter than min_frames are skipped with a warning."""
+
+    def __init__(self, root: str | Path, min_frames: int = 1):
+        self.root = Path(root)
+        self.image_dir, self.mask_dir = self.root / 'JPEGImages', self.root / 'Annotations'
+        for d in (self.root, self.image_dir, self.mask_dir):
+            if not d.is_dir():
+                raise FileNotFoundError(f'{d} not found: give a YouTubeVOS valid/test folder holding JPEGImages/ '
+                                        f'and Annotations/')
+        meta_path = self.root / 'meta.json'
+        self.meta: dict | None = None
+        if meta_path.is_file():
+            try:
+                self.meta = json.loads(meta_path.read_text())['videos']
+            except (json.JSONDecodeError, KeyError, TypeError) as e:
+                raise ValueError(f'{meta_path} is not YouTubeVOS meta data ({{"videos": {{...}}}}): {e}') from e
+            names = sorted(self.meta)
+        else:
+            names = sorted(p.name for p in self.image_dir.iterdir() if p.is_dir())
+        if not names:
+            raise FileNotFoundError(f'no videos in {self.image_dir}')
+        self.names: list[str] = []
+        self.skipped: list[str] = []
+        for name in names:
+            folder = self.image_dir / name
+            if not folder.is_dir():
+                raise FileNotFoundError(f'video {name!r} of {meta_path} has no frames folder {folder}')
+            n = len(list_frames(folder))
+            if n < min_frames:
+                log.warning('skipping %s: %d frames, fewer than the %d needed', folder, n, min_frames)
+                self.skipped.append(name)
+            else:
+                self.names.append(name)
+        if self.skipped:
+            log.warning('skipped %d of %d videos shorter than %d frames', len(self.skipped), len(names), min_frames)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, i: int) -> VideoSequence:
+        return self.sequence(self.names[i])
+
+    def __iter__(self) -> Iterator[VideoSequence]:
+        return (self.sequence(n) for n in self.names)
+
+    def sequence(self, name: str) -> VideoSequence:
+        """One video; each mask must be named like a frame; objects come from all its masks."""
+        frames = list_frames(self.image_dir / name)
+        mask_folder = self.mask_dir / name
+        masks = sorted(mask_folder.glob('*.png')) if mask_folder.is_dir() else []
+        if not masks:
+            raise FileNotFoundError(f'no annotation PNGs in {mask_folder} for video {name!r}')
+        by_stem = {f.stem: i for i, f in enumerate(frames)}
+        missing = [m.name for m in masks if m.stem not in by_stem]
+        if missing:
+            raise ValueError(f'masks {missing} in {mask_folder} have no frame of the same name in '
+                             f'{self.image_dir / name}')
+        seq = VideoSequence(name, frames, {by_stem[m.stem]: m for m in masks}, objects_from_all_masks=True)
+        if self.meta is not None:
+            expected = {int(k) for k in self.meta[name].get('objects', {})}
+            if not expected <= set(seq.object_ids):
+                raise ValueError(f'meta.json lists objects {sorted(expected)} for {name!r} but its masks in '
+                                 f'{mask_folder} contain {seq.object_ids}')
+        return seq

@@ -1,0 +1,201 @@
+"""Timing and memory of InferenceCore on a synthetic clip: first pass, fusion pass, a 3-interaction session, S2M.
+
+Used by scripts/benchmark.py; optimised and reference (`optimize=False`) runs are interleaved in one process so
+that both see the same machine load.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from inference.core import InferenceCore
+from model.fusion import FusionNet
+from model.propagation import PropagationNetwork
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PhaseResult:
+    """One timed phase: wall time, frames propagated, counted dense FLOPs and memory."""
+    mode: str
+    phase: str
+    k: int
+    frames: int
+    seconds: float
+    cpu_seconds: float
+    gflop: float
+    peak_mb: float
+    growth_mb_per_frame: float
+    ms_per_frame: float = field(init=False)
+    ms_per_frame_per_object: float = field(init=False)
+    gflops: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ms_per_frame = 1000 * self.seconds / max(self.frames, 1)
+        self.ms_per_frame_per_object = self.ms_per_frame / self.k
+        self.gflops = self.gflop / self.seconds if self.seconds > 0 else 0.0
+
+
+def synthetic_clip(t: int, h: int, w: int, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 RGB frames [T,H,W,3] (textured background, K moving rectangles) and their label maps [T,H,W]."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([(xx * 255 // max(w - 1, 1)), (yy * 255 // max(h - 1, 1)), (xx + yy) % 256], -1)
+    frames = np.empty((t, h, w, 3), np.uint8)
+    labels = np.zeros((t, h, w), np.uint8)
+    noise = rng.integers(0, 40, (h, w, 3))
+    for ti in range(t):
+        frames[ti] = (base + noise + 3 * ti) % 256
+        for obj in range(1, k + 1):
+            y0 = (h // (k + 2)) * obj
+            x0 = (ti * 2 + obj * w // (k + 2)) % max(w - w // 5, 1)
+            box = (slice(y0, y0 + h // 5), slice(x0, x0 + w // 5))
+            labels[ti][box] = obj
+            frames[ti][box] = (40 * obj, 200, 255 - 60 * obj)
+    return frames, labels
+
+
+def one_hot(labels: np.ndarray, k: int) -> torch.Tensor:
+    """[H,W] labels -> [K+1,1,H,W] float mask (background first)."""
+    return F.one_hot(torch.from_numpy(labels).long(), k + 1).permute(2, 0, 1).unsqueeze(1).float()
+
+
+class PeakMemory:
+    """Peak process memory during a block: RSS sampled every 2 ms on CPU, max allocated bytes on CUDA."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.peak = self.start = 0
+
+    @staticmethod
+    def rss() -> int:
+        with open('/proc/self/statm') as f:
+            return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+    def current(self) -> int:
+        return torch.cuda.memory_allocated(self.device) if self.device.type == 'cuda' else self.rss()
+
+    @contextlib.contextmanager
+    def track(self) -> Iterator[PeakMemory]:
+        self.start = self.peak = self.current()
+        if self.device.type == 'cuda':
+            torch.cuda.reset_peak_memory_stats(self.device)
+            yield self
+            torch.cuda.synchronize(self.device)
+            self.peak = torch.cuda.max_memory_allocated(self.device)
+            return
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.wait(0.002):
+                self.peak = max(self.peak, self.rss())
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            stop.set()
+            thread.join()
+            self.peak = max(self.peak, self.rss())
+
+
+def build_networks(device: torch.device, seed: int = 0) -> tuple[PropagationNetwork, FusionNet]:
+    """Faithful (ResNet-50) propagation and fusion networks with random weights, eval mode."""
+    torch.manual_seed(seed)
+    prop, fusion = PropagationNetwork().eval().to(device), FusionNet().eval().to(device)
+    for m in prop.modules():  # non-trivial BN statistics so that BN folding is really exercised
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    return prop, fusion
+
+
+def _timed(mode: str, phase: str, k: int, frames: int, device: torch.device, fn) -> PhaseResult:
+    mem = PeakMemory(device)
+    with mem.track(), FlopCounterMode(display=False) as flops:
+        start, cpu_start = time.perf_counter(), time.process_time()
+        fn()
+        if device.type == 'cuda':
+            torch.cuda.synchronize(device)
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    growth = (mem.current() - mem.start) / max(frames, 1)
+    return PhaseResult(mode, phase, k, frames, seconds, cpu_seconds, flops.get_total_flops() / 1e9, mem.peak / 2**20,
+                       growth / 2**20)
+
+
+def session_frames(t: int) -> list[int]:
+    """Interacted frames of the 3-interaction session: the middle first, then two frames between it and the ends."""
+    return [t // 2, t // 5, min(t - 1, (4 * t) // 5)]
+
+
+@torch.no_grad()
+def run_mode(mode: str, nets: tuple, frames: np.ndarray, labels: np.ndarray, k: int, device: torch.device,
+             cache_bytes: int | None = None, phases: tuple[str, ...] = ('first', 'fusion', 'session')
+             ) -> list[PhaseResult]:
+    """Run the phases for one mode ('optimized' or 'reference') on a fresh InferenceCore each."""
+    t = len(frames)
+    opts = dict(device=device, optimize=mode == 'optimized', feature_cache_bytes=cache_bytes)
+    results = []
+    if 'first' in phases or 'fusion' in phases:
+        core = InferenceCore(*nets, frames, k, **opts)
+        results.append(_timed(mode, 'first', k, t - 1, device, lambda: core.interact(one_hot(labels[0], k), 0)))
+        if 'fusion' in phases and t > 2:
+            shifted = np.roll(labels[t - 1], 3, axis=1)  # a corrected mask on the last frame
+            results.append(_timed(mode, 'fusion', k, t - 2, device,
+                                  lambda: core.interact(one_hot(shifted, k), t - 1)))
+        del core
+    if 'session' in phases:
+        core = InferenceCore(*nets, frames, k, **opts)
+        idx = session_frames(t)
+        n = (t - 1) + (idx[0] - idx[1] - 1) + (idx[1]) + (idx[2] - idx[0] - 1) + (t - 1 - idx[2])
+
+        def session() -> None:
+            for i in idx:
+                core.interact(one_hot(labels[i], k), i)
+        results.append(_timed(mode, 'session', k, n, device, session))
+    return results
+
+
+@torch.no_grad()
+def run_s2m(frames: np.ndarray, k: int, device: torch.device, repeats: int = 3) -> PhaseResult | None:
+    """S2M on one interaction (K objects batched, padded size); None if model.s2m is not available yet."""
+    try:
+        s2m_cls = importlib.import_module('model.s2m').S2M
+    except (ImportError, AttributeError) as e:
+        log.debug('S2M skipped: `from model.s2m import S2M` failed (%s)', e)
+        return None
+    net = s2m_cls().eval().to(device)
+    h, w = frames.shape[1:3]
+    hp, wp = -(-h // 16) * 16, -(-w // 16) * 16
+    x = torch.randn(k, 6, hp, wp, device=device)
+    net(x)  # warm-up
+    return _timed('optimized', 's2m', k, repeats, device, lambda: [net(x) for _ in range(repeats)])
+
+
+def summary_rows(results: list[PhaseResult]) -> list[dict]:
+    """Results as dicts, plus the speed-up of each optimised phase over the median reference of the same phase and
+    K, by wall time and by process CPU time (the latter is less disturbed by other processes on a shared machine)."""
+    rows = [asdict(r) for r in results]
+    ref: dict[tuple, list[tuple[float, float]]] = {}
+    for r in results:
+        if r.mode == 'reference':
+            ref.setdefault((r.phase, r.k), []).append((r.seconds, r.cpu_seconds))
+    for row in rows:
+        base = ref.get((row['phase'], row['k']))
+        if row['mode'] == 'optimized' and base:
+            wall, cpu = np.median(np.array(base), axis=0)
+            row['speedup_vs_reference'] = float(wall) / row['seconds']
+            row['cpu_speedup_vs_reference'] = float(cpu) / row['cpu_seconds']
+    return rows

@@ -1,0 +1,101 @@
+"""Benchmark MiVOS inference (InferenceCore) on a synthetic clip: speed, memory, FLOP rate; optimised vs reference."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from inference.benchmark import build_networks, run_mode, run_s2m, summary_rows, synthetic_clip  # noqa: E402
+
+PHASES = ('first', 'fusion', 'session')
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument('--size', default='240x432', help='frame size HxW (default 240x432; 480p = 480x854)')
+    p.add_argument('--frames', type=int, default=30, help='clip length T')
+    p.add_argument('--objects', default='1', help='comma-separated object counts K, e.g. 1,2')
+    p.add_argument('--threads', type=int, default=1, help='torch CPU threads (default 1)')
+    p.add_argument('--device', default='cpu', help='cpu, cuda, cuda:1, ...')
+    p.add_argument('--mode', choices=('both', 'optimized', 'reference'), default='both',
+                   help='both = interleaved optimised and reference runs in one process (default)')
+    p.add_argument('--reference', action='store_true', help='shorthand for --mode reference')
+    p.add_argument('--phases', default=','.join(PHASES), help=f'subset of {",".join(PHASES)}')
+    p.add_argument('--repeats', type=int, default=1, help='repetitions (mode order alternates)')
+    p.add_argument('--cache-mb', type=float, default=None, help='feature cache limit in MiB (default: 105 frames)')
+    p.add_argument('--no-s2m', action='store_true', help='skip the S2M timing')
+    p.add_argument('--quick', action='store_true', help='tiny run (96x160, T=8, K=1, first+fusion) in < 1 minute')
+    p.add_argument('--json', metavar='PATH', help="write results as JSON ('-' = stdout)")
+    args = p.parse_args(argv)
+    if args.reference:
+        args.mode = 'reference'
+    if args.quick:
+        args.size, args.frames, args.objects, args.phases = '96x160', 8, '1', 'first,fusion'
+    try:
+        args.h, args.w = (int(v) for v in args.size.lower().split('x'))
+        args.ks = [int(k) for k in args.objects.split(',')]
+    except ValueError:
+        p.error(f'--size must be HxW and --objects comma-separated integers, got {args.size!r} / {args.objects!r}')
+    args.phase_list = tuple(args.phases.split(','))
+    if bad := set(args.phase_list) - set(PHASES):
+        p.error(f'unknown phases {sorted(bad)}; choose from {PHASES}')
+    if args.frames < 3:
+        p.error(f'--frames must be >= 3, got {args.frames}')
+    return args
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f'{"mode":10} {"phase":8} {"K":>2} {"frames":>6} {"ms/frame":>9} {"ms/f/obj":>9} {"FPS":>6} '
+          f'{"GFLOP/s":>8} {"peak MB":>8} {"MB/frame":>9} {"speedup":>7} {"cpu-speedup":>11}')
+    for r in rows:
+        speed = f'{r["speedup_vs_reference"]:.2f}x' if 'speedup_vs_reference' in r else ''
+        cpu = f'{r["cpu_speedup_vs_reference"]:.2f}x' if 'cpu_speedup_vs_reference' in r else ''
+        print(f'{r["mode"]:10} {r["phase"]:8} {r["k"]:>2} {r["frames"]:>6} {r["ms_per_frame"]:>9.1f} '
+              f'{r["ms_per_frame_per_object"]:>9.1f} {1000 / r["ms_per_frame"]:>6.2f} {r["gflops"]:>8.1f} '
+              f'{r["peak_mb"]:>8.0f} {r["growth_mb_per_frame"]:>9.2f} {speed:>7} {cpu:>11}')
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(message)s')
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    nets = build_networks(device)
+    modes = ['optimized', 'reference'] if args.mode == 'both' else [args.mode]
+    cache = None if args.cache_mb is None else int(args.cache_mb * 2**20)
+    results = []
+    for k in args.ks:
+        frames, labels = synthetic_clip(args.frames, args.h, args.w, k)
+        for mode in modes:  # warm-up: kernel selection and allocator growth are not part of the timing
+            run_mode(mode, nets, frames[:3], labels[:3], k, device, cache, ('first', 'fusion'))
+        for rep in range(args.repeats):
+            for mode in (modes if rep % 2 == 0 else modes[::-1]):
+                results += run_mode(mode, nets, frames, labels, k, device, cache, args.phase_list)
+        if not args.no_s2m:
+            s2m = run_s2m(frames, k, device)
+            if s2m is None:
+                print('note: S2M timing skipped (model.s2m.S2M not importable yet)')
+            else:
+                results.append(s2m)
+    rows = summary_rows(results)
+    print(f'size {args.h}x{args.w}, T={args.frames}, threads {args.threads}, device {device} '
+          '(speed-ups: optimised vs the median reference of the same phase and K; wall and CPU time)')
+    print_table(rows)
+    if args.json:
+        text = json.dumps({'config': {k: v for k, v in vars(args).items() if k != 'phase_list'}, 'results': rows},
+                          indent=1)
+        if args.json == '-':
+            print(text)
+        else:
+            Path(args.json).write_text(text)
+    return rows
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,106 @@
+#!/usr/bin/env python
+"""Segment a video headlessly: a first-frame mask (palette PNG) or DAVIS-format scribbles -> palette PNGs + overlay mp4.
+
+    python scripts/segment_video.py --video clip.mp4 --mask first.png --prop_model saves/propagation_model.pth \\
+        --fusion_model saves/fusion.pth --output out/clip
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from inference.session import Session  # noqa: E402
+from util.palette import DAVIS_PALETTE, read_labels, read_palette  # noqa: E402
+from util.video import read_video  # noqa: E402
+
+log = logging.getLogger('segment_video')
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--video', required=True, help='an mp4 (or any video OpenCV reads) or a folder of frames')
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument('--mask', help='palette PNG with the object ids of one frame (0 = background)')
+    src.add_argument('--scribbles', help='davisinteractive-format scribble JSON (needs --s2m_model)')
+    p.add_argument('--frame', type=int, default=0, help='frame the --mask belongs to (default 0)')
+    p.add_argument('--prop_model', required=True, help='propagation checkpoint (official or ours)')
+    p.add_argument('--fusion_model', help='fusion checkpoint (only used once several frames are interacted)')
+    p.add_argument('--s2m_model', help='S2M checkpoint (for --scribbles)')
+    p.add_argument('--output', required=True, help='folder for NNNNN.png masks and overlay.mp4')
+    p.add_argument('--mem_freq', type=int, default=5, help='memory every N frames (default 5, as MiVOS)')
+    p.add_argument('--fps', type=float, default=24.0, help='frame rate of overlay.mp4')
+    p.add_argument('--device', default='cpu', help='cpu, cuda, cuda:1, ...')
+    return p
+
+
+def load_first_mask(path: str, frames: np.ndarray, frame: int) -> tuple[np.ndarray, np.ndarray]:
+    """Read the mask, check it against the video, return (labels [H,W], palette)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f'mask not found: {path}')
+    labels = read_labels(path)
+    if labels.shape != frames.shape[1:3]:
+        raise ValueError(f'mask {path} is {labels.shape[1]}x{labels.shape[0]} but the video is '
+                         f'{frames.shape[2]}x{frames.shape[1]} (WxH); resize the mask with nearest interpolation')
+    if labels.max() == 0:
+        raise ValueError(f'mask {path} has no objects (all pixels are 0); label objects with ids 1, 2, ...')
+    if not 0 <= frame < len(frames):
+        raise ValueError(f'--frame {frame} is outside the video (0..{len(frames) - 1})')
+    return labels, read_palette(path)
+
+
+def load_scribbles(path: str, frames: np.ndarray) -> tuple[dict, int]:
+    """Read a davisinteractive scribble JSON and the number of objects it names."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f'scribble file not found: {path}')
+    try:
+        scribbles = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f'{path} is not valid JSON: {e}') from e
+    strokes = [s for frame in scribbles.get('scribbles', []) for s in frame]
+    if len(scribbles.get('scribbles', [])) != len(frames):
+        raise ValueError(f'{path} has {len(scribbles.get("scribbles", []))} frame lists but the video has '
+                         f'{len(frames)} frames')
+    num_objects = max((int(s['object_id']) for s in strokes), default=0)
+    if num_objects == 0:
+        raise ValueError(f'{path} has no object strokes (object_id >= 1)')
+    return scribbles, num_objects
+
+
+def main(argv: list[str] | None = None) -> Path:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(message)s')
+    frames = read_video(args.video)
+    if args.mask:
+        labels, palette = load_first_mask(args.mask, frames, args.frame)
+        num_objects = int(labels.max())
+    else:
+        if not args.s2m_model:
+            raise SystemExit('error: --scribbles needs --s2m_model')
+        scribbles, num_objects = load_scribbles(args.scribbles, frames)
+        palette = DAVIS_PALETTE
+    session = Session.from_checkpoints(frames, num_objects, args.prop_model, args.fusion_model, args.s2m_model,
+                                       device=args.device, mem_freq=args.mem_freq, progress=True)
+    log.info('%d frames of %dx%d, %d object(s)', len(frames), frames.shape[2], frames.shape[1], num_objects)
+    if args.mask:
+        session.set_mask(labels, frame=args.frame)
+    else:
+        session.scribbles(scribbles)
+    out = Path(args.output)
+    session.save_masks(out, palette)
+    session.save_overlay(out / 'overlay.mp4', fps=args.fps, palette=palette)
+    log.info('wrote %d masks and overlay.mp4 to %s', len(frames), out)
+    return out
+
+
+if __name__ == '__main__':
+    try:
+        main()
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f'error: {e}')

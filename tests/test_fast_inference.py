@@ -1,0 +1,148 @@
+"""The optimised inference path equals the reference one: BN folding, split decoder, gathered top-k, bounded memory."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from inference import InferenceCore
+from inference.benchmark import one_hot, run_mode, synthetic_clip
+from inference.feature_cache import LRUCache
+from inference.image_source import ImageFolder
+from inference.optimize import fold_batchnorm
+from model.fusion import FusionNet
+from model.propagation import PropagationNetwork
+from model.propagation.memory import MemoryReader
+
+
+@pytest.fixture(scope='module')
+def nets():
+    torch.manual_seed(0)
+    prop = PropagationNetwork(arch='resnet18', key_dim=16, value_dim=32, decoder_dims=(32, 16, 16))
+    for m in prop.modules():  # non-trivial statistics, so that folding has something to fold
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    return prop.eval(), FusionNet().eval()
+
+
+@pytest.fixture(scope='module')
+def clip():
+    return synthetic_clip(t=9, h=40, w=56, k=2)
+
+
+@torch.no_grad()
+def test_folded_batchnorm_network_equals_the_unfolded_one_and_leaves_it_untouched(nets):
+    prop = nets[0]
+    before = {k: v.clone() for k, v in prop.state_dict().items()}
+    folded = fold_batchnorm(prop)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert folded.decoder is prop.decoder  # modules without BatchNorm are shared, not copied
+    assert prop.state_dict().keys() == before.keys()
+    assert all(torch.equal(prop.state_dict()[k], v) for k, v in before.items())
+    frame = torch.randn(1, 3, 64, 96)
+    for a, b in zip(prop.get_query_values(frame), folded.get_query_values(frame)):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5 * a.abs().max().item())
+    masks = torch.rand(2, 1, 64, 96)
+    for a, b in zip(prop.memorize(frame, masks), folded.memorize(frame, masks)):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5 * a.abs().max().item())
+
+
+def test_folding_a_training_mode_network_is_refused(nets):
+    with pytest.raises(ValueError, match='eval-mode'):
+        fold_batchnorm(PropagationNetwork(arch='resnet18', key_dim=8, value_dim=16, decoder_dims=(16, 8, 8)))
+
+
+@torch.no_grad()
+@pytest.mark.parametrize('t', [1, 3])
+def test_gathered_topk_readout_equals_the_dense_one(t):
+    g = torch.Generator().manual_seed(t)
+    mk, mv = torch.randn(2, 16, t, 6, 9, generator=g), torch.randn(2, 32, t, 6, 9, generator=g)
+    qk = torch.randn(1, 16, 6, 9, generator=g)
+    dense, gathered = MemoryReader(top_k=20)(mk, mv, qk), MemoryReader(top_k=20, gathered=True)(mk, mv, qk)
+    torch.testing.assert_close(gathered, dense, rtol=1e-5, atol=1e-6)
+
+
+@torch.no_grad()
+def test_split_decoder_with_precomputed_query_parts_equals_the_full_decoder(nets):
+    prop = nets[0]
+    frame = torch.randn(1, 3, 64, 96)
+    _, f8, f4, k16, v16 = prop.get_query_values(frame)
+    readout = torch.randn(3, 32, 4, 6)
+    full = prop.decoder(torch.cat([readout, v16.expand(3, -1, -1, -1)], dim=1), f8, f4)
+    split = prop.decoder.decode(readout, prop.decoder.query_parts(v16, f8, f4))
+    torch.testing.assert_close(split, full, rtol=1e-5, atol=1e-5 * full.abs().max().item())
+
+
+@torch.no_grad()
+def test_optimized_core_equals_the_reference_core_through_a_fused_session(nets, clip):
+    frames, labels = clip
+    cores = [InferenceCore(*nets, frames, 2, mem_freq=3, optimize=opt) for opt in (True, False)]
+    for idx in (4, 0, 8):
+        outs = [core.interact(one_hot(labels[idx], 2), idx) for core in cores]
+        assert (outs[0] != outs[1]).mean() <= 0.005
+    torch.testing.assert_close(cores[0].prob, cores[1].prob, rtol=0, atol=1e-4)
+    assert cores[0].query_features(3)[2].shape == cores[1].query_features(3)[2].shape  # public API in both modes
+
+
+@torch.no_grad()
+def test_byte_limited_feature_cache_gives_the_unbounded_result(nets, clip):
+    frames, labels = clip
+    unbounded = InferenceCore(*nets, frames, 2, feature_cache_size=None)
+    unbounded.interact(one_hot(labels[0], 2), 0)
+    one_frame = unbounded.query_cache.nbytes / len(unbounded.query_cache)
+    limit = int(2.5 * one_frame)
+    bounded = InferenceCore(*nets, frames, 2, feature_cache_size=None, feature_cache_bytes=limit)
+    bounded.interact(one_hot(labels[0], 2), 0)
+    for core in (unbounded, bounded):
+        core.interact(one_hot(labels[8], 2), 8)
+    assert len(bounded.query_cache) == 2 and bounded.query_cache.nbytes <= limit
+    assert bounded.query_cache.misses > unbounded.query_cache.misses
+    assert torch.equal(bounded.prob, unbounded.prob)
+
+
+def test_lru_cache_evicts_by_bytes_and_skips_values_larger_than_the_limit():
+    cache = LRUCache(None, max_bytes=100)
+    for key in range(3):
+        cache.get(key, lambda: torch.zeros(10))  # 40 bytes each
+    assert len(cache) == 2 and cache.nbytes == 80
+    cache.get(9, lambda: torch.zeros(50))  # 200 bytes: returned, not stored
+    assert len(cache) == 2 and 9 not in cache._items
+    with pytest.raises(ValueError, match='max_bytes'):
+        LRUCache(None, max_bytes=-1)
+
+
+@torch.no_grad()
+def test_streaming_frames_from_a_folder_gives_the_in_memory_result(nets, clip, tmp_path):
+    frames, labels = clip
+    for ti, frame in enumerate(frames):
+        Image.fromarray(frame).save(tmp_path / f'{ti:05d}.png')  # lossless, so frames are identical
+    source = ImageFolder(tmp_path)
+    assert len(source) == len(frames) and source.shape == frames.shape
+    streamed, in_memory = InferenceCore(*nets, source, 2), InferenceCore(*nets, frames, 2)
+    for core in (streamed, in_memory):
+        core.interact(one_hot(labels[2], 2), 2)
+        core.interact(one_hot(labels[7], 2), 7)
+    assert torch.equal(streamed.prob, in_memory.prob)
+    assert np.array_equal(streamed.np_masks, in_memory.np_masks)
+
+
+def test_image_folder_errors_name_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match='missing'):
+        ImageFolder(tmp_path / 'missing')
+    with pytest.raises(ValueError, match='no .jpg'):
+        ImageFolder(tmp_path)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / '0.png')
+    Image.fromarray(np.zeros((8, 9, 3), np.uint8)).save(tmp_path / '1.png')
+    with pytest.raises(ValueError, match='same size'):
+        ImageFolder(tmp_path)[1]
+
+
+def test_benchmark_phases_run_on_a_light_network_in_both_modes(nets, clip):
+    frames, labels = clip
+    for mode in ('optimized', 'reference'):
+        results = run_mode(mode, nets, frames, labels, 2, torch.device('cpu'))
+        assert [r.phase for r in results] == ['first', 'fusion', 'session']
+        assert all(r.seconds > 0 and r.gflop > 0 and r.peak_mb > 0 for r in results)
+        assert results[0].frames == len(frames) - 1
