@@ -21,17 +21,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 from tqdm import tqdm
 
-from dataset.image_io import read_label_mask
-from inference.fusion_data import propagate_reference, reference_objects
-from util.video import list_frames, read_video
-from util.weights import load_network
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dataset.image_io import read_label_mask  # noqa: E402
+from inference.fusion_data import propagate_reference, reference_objects  # noqa: E402
+from util.video import list_frames, read_video  # noqa: E402
+from util.weights import load_network  # noqa: E402
 
 log = logging.getLogger('generate_fusion_data')
 DEFAULT_SEPARATION = {'DAVIS': 10, 'BL': 20}
@@ -41,8 +43,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--model', required=True, help='propagation weights (official file or our checkpoint)')
     p.add_argument('--dataset', choices=['DAVIS', 'BL'], default='DAVIS')
-    p.add_argument('--davis_root', default='../DAVIS/2017',
-                   help='holds JPEGImages/480p, Annotations/480p, ImageSets/2017/train.txt')
+    p.add_argument('--davis_root', default='../DAVIS/2017/trainval',
+                   help='the DAVIS 2017 trainval folder: JPEGImages/480p, Annotations/480p, ImageSets/2017/train.txt')
     p.add_argument('--bl_root', default='../BL30K', help='holds JPEGImages/<video>, Annotations/<video>')
     p.add_argument('--output', required=True, help='one run folder, e.g. ../fusion_data/davis/run0')
     p.add_argument('--separation', type=int, help='frames between references (default DAVIS 10, BL 20)')

@@ -47,8 +47,8 @@ def test_checkpoints_are_self_describing_and_load_as_light_networks(tmp_path):
 
 
 def test_propagation_trains_with_frozen_bn_statistics_but_trainable_bn_affine(tmp_path):
-    train_prop.main(tiny_args('prop_main_cpu.yaml', 'videos', tmp_path, iterations=2))
-    sd = torch.load(run_dir(tmp_path) / 'prop_main_cpu_2.pth', weights_only=True)['network']
+    train_prop.main(tiny_args('prop_bl30k_cpu.yaml', 'videos', tmp_path, iterations=2))
+    sd = torch.load(run_dir(tmp_path) / 'prop_bl30k_cpu_2.pth', weights_only=True)['network']
     assert torch.equal(sd['rgb_encoder.bn1.running_mean'], torch.zeros(64))
     assert torch.equal(sd['rgb_encoder.bn1.running_var'], torch.ones(64))
     assert int(sd['mask_rgb_encoder.bn1.num_batches_tracked']) == 0
@@ -65,14 +65,14 @@ def test_s2m_trains_its_batch_norm_statistics(tmp_path):
 def test_resumed_training_continues_exactly_as_an_uninterrupted_run(tmp_path):
     """4 iterations at once == 2 + resume + 2 (crossing an epoch of 3 iterations, with the max-skip curriculum)."""
     once, split = tmp_path / 'once', tmp_path / 'split'
-    train_prop.main(tiny_args('prop_main_cpu.yaml', 'few_videos', once, iterations=4))
+    train_prop.main(tiny_args('prop_bl30k_cpu.yaml', 'few_videos', once, iterations=4))
     skips_once = LAST_CURRICULUM[0].max_skips
-    train_prop.main(tiny_args('prop_main_cpu.yaml', 'few_videos', split, iterations=4, extra=('--stop_at', '2')))
-    ckpt = run_dir(split) / 'prop_main_cpu_checkpoint.pth'
+    train_prop.main(tiny_args('prop_bl30k_cpu.yaml', 'few_videos', split, iterations=4, extra=('--stop_at', '2')))
+    ckpt = run_dir(split) / 'prop_bl30k_cpu_checkpoint.pth'
     assert torch.load(ckpt, weights_only=True)['it'] == 2
-    train_prop.main(tiny_args('prop_main_cpu.yaml', 'few_videos', split, iterations=4, extra=('--resume', str(ckpt))))
+    train_prop.main(tiny_args('prop_bl30k_cpu.yaml', 'few_videos', split, iterations=4, extra=('--resume', str(ckpt))))
     skips_split = LAST_CURRICULUM[0].max_skips
-    a = torch.load(run_dir(once) / 'prop_main_cpu_checkpoint.pth', weights_only=True)
+    a = torch.load(run_dir(once) / 'prop_bl30k_cpu_checkpoint.pth', weights_only=True)
     b = torch.load(ckpt, weights_only=True)
     assert a['it'] == b['it'] == 4 and a['curriculum'] == b['curriculum']
     for k, v in a['network'].items():
@@ -92,15 +92,15 @@ def test_missing_data_folder_fails_at_once_naming_the_flag(tmp_path):
 def test_resume_rejects_corrupt_weight_only_and_mismatched_checkpoints(tmp_path):
     corrupt = tmp_path / 'corrupt_checkpoint.pth'
     corrupt.write_bytes(b'not a checkpoint')
-    base = tiny_args('prop_main_cpu.yaml', 'videos', tmp_path / 'runs', iterations=1)
+    base = tiny_args('prop_bl30k_cpu.yaml', 'videos', tmp_path / 'runs', iterations=1)
     with pytest.raises(SystemExit, match='cannot read checkpoint .*corrupt_checkpoint.pth'):
         train_prop.main(base + ['--resume', str(corrupt)])
     train_prop.main(base)
     folder = run_dir(tmp_path / 'runs')
     with pytest.raises(SystemExit, match='not a full training checkpoint.*--load_network'):
-        train_prop.main(base + ['--resume', str(folder / 'prop_main_cpu_1.pth')])
+        train_prop.main(base + ['--resume', str(folder / 'prop_bl30k_cpu_1.pth')])
     with pytest.raises(SystemExit, match="holds a model built with .*'key_dim': 16.*'key_dim': 8"):
-        train_prop.main(base + ['--resume', str(folder / 'prop_main_cpu_checkpoint.pth'), '--set', 'model.key_dim=8'])
+        train_prop.main(base + ['--resume', str(folder / 'prop_bl30k_cpu_checkpoint.pth'), '--set', 'model.key_dim=8'])
     with pytest.raises(SystemExit, match="written by the 'propagation' trainer, not 's2m'"):
         train_s2m.main(tiny_args('s2m_cpu.yaml', 'interactions', tmp_path / 's2m', iterations=1)
-                       + ['--resume', str(folder / 'prop_main_cpu_checkpoint.pth')])
+                       + ['--resume', str(folder / 'prop_bl30k_cpu_checkpoint.pth')])

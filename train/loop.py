@@ -96,7 +96,7 @@ class Trainer:
         if env.distributed:
             self.model = DistributedDataParallel(
                 self.module, device_ids=[env.device.index] if env.device.type == 'cuda' else None,
-                broadcast_buffers=False)
+                forward_sync_buffers=False)  # BN buffers are never synchronised (facts §e1)
         params = [p for p in self.module.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(params, lr=tcfg['lr'], weight_decay=tcfg['weight_decay'])
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, tcfg['steps'], tcfg['gamma'])

@@ -8,6 +8,7 @@ import torch.nn as nn
 from train.data import build_dataset, max_skip_setter
 from train.distributed import DistEnv
 from train.loop import Task
+from util.config import ConfigError
 from util.weights import init_propagation_from_imagenet, load_network, load_weights
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ def build_s2m(cfg: dict, env: DistEnv) -> Task:
 def build_fusion(cfg: dict, env: DistEnv) -> Task:
     """Fusion training on top of a frozen propagation network read from prop.checkpoint."""
     from train.tasks.fusion import FusionTraining
+    if not cfg['prop']['checkpoint']:
+        raise ConfigError('the fusion trainer needs the propagation weights: pass --load_prop <file.pth>')
     dataset = build_dataset(cfg)
     prop_net = load_network('propagation', cfg['prop']['checkpoint'])
     module = FusionTraining(cfg['model'], prop_net, **loss_schedule(cfg))
