@@ -4,22 +4,21 @@ from __future__ import annotations
 import torch
 import torchvision
 
+from model.losses import BootstrappedCE, multi_object_loss
 from util.image import IMAGENET_MEAN, IMAGENET_STD
 
 
-def per_sample_bootstrapped_ce(criterion, logits: torch.Tensor, cls_gt: torch.Tensor, selector: torch.Tensor | None,
-                               it: int) -> tuple[torch.Tensor, float]:
-    """Mean over the batch of criterion(logits_i, cls_gt_i, it) (facts §e0).
+def per_sample_bootstrapped_ce(criterion: BootstrappedCE, logits: torch.Tensor, cls_gt: torch.Tensor,
+                               selector: torch.Tensor | None, it: int) -> tuple[torch.Tensor, float]:
+    """Bootstrapped CE per sample, averaged over the batch (facts §e0); logits [B,K+1,H,W], cls_gt [B,H,W].
 
-    logits [B,K+1,H,W] from aggregate_wbg_channel, cls_gt [B,H,W]; a sample uses its 3-class logits
-    [bg, obj1, obj2] when it has a second object (selector[i,1] > 0.5), else only [bg, obj1].
+    Two objects: model.losses.multi_object_loss (3 classes, or 2 when selector[i,1] = 0). One object (the
+    single-object stage 0, selector None): the same per-sample rule on [bg, obj].
     """
-    losses, p = [], 1.0
-    for i in range(logits.shape[0]):
-        classes = 3 if selector is not None and selector[i, 1] > 0.5 else 2
-        loss, p = criterion(logits[i:i + 1, :classes], cls_gt[i:i + 1], it)
-        losses.append(loss)
-    return torch.stack(losses).mean(), float(p)
+    if selector is not None:
+        return multi_object_loss(criterion, logits, cls_gt, selector, it)
+    losses = [criterion(logits[i:i + 1], cls_gt[i:i + 1], it)[0] for i in range(logits.shape[0])]
+    return torch.stack(losses).mean(), criterion.fraction(it)
 
 
 def mask_iou(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
