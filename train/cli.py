@@ -83,6 +83,7 @@ def run(trainer: str, argv: list[str] | None = None) -> dict[str, float]:
     """Parse, build and train; user errors (missing data, bad config or checkpoint) exit with a clear message."""
     import torch
 
+    from dataset.image_io import DatasetError
     from train.distributed import init_distributed, seed_everything, shutdown_distributed
     from train.loop import Trainer
     from train.tasks.build import BUILDERS
@@ -98,7 +99,7 @@ def run(trainer: str, argv: list[str] | None = None) -> dict[str, float]:
         seed_everything(cfg['train']['seed'])
         task = BUILDERS[trainer](cfg, env)
         return Trainer(task, cfg, env, resume=args.resume).run(stop_at=args.stop_at)
-    except (FileNotFoundError, NotADirectoryError, CheckpointError, ConfigError) as e:
+    except (FileNotFoundError, NotADirectoryError, CheckpointError, ConfigError, DatasetError) as e:
         raise SystemExit(f'error: {e}') from None
     finally:
         shutdown_distributed()

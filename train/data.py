@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,8 +12,6 @@ from dataset.fusion_dataset import FusionDataset
 from dataset.s2m_dataset import build_s2m_mixture
 from dataset.static_dataset import StaticPseudoVideoDataset, concat_repeated, static_mixture_folders
 from dataset.vos_dataset import build_bl30k, build_stage2_mixture
-
-log = logging.getLogger(__name__)
 
 # data.kind -> the config keys of the folders it needs (each also a CLI flag --<key>); OPTIONAL_ROOTS may be null.
 REQUIRED_ROOTS = {'static': ('static_root',), 'bl30k': ('bl_root',), 'main': ('yv_root', 'davis_root'),
