@@ -1,0 +1,13 @@
+"""Train the MiVOS fusion network: `python train_fusion.py --stage NAME` or `torchrun --nproc_per_node N train_fusion.py ...`."""
+from __future__ import annotations
+
+from train.cli import run
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    """Train with the recipe and overrides given in argv; returns the last reported loss / IoU / lr / p."""
+    return run('fusion', argv)
+
+
+if __name__ == '__main__':
+    main()
