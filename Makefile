@@ -25,5 +25,9 @@ $(DAVIS_STAMP): $(STAMP)
 test: setup
 	$(PY) -m pytest -q tests
 
+# The main job: synthetic data -> train propagation, S2M, fusion -> semi-supervised and interactive evaluation.
+quickstart: setup
+	$(PY) scripts/quickstart.py --output runs/quickstart --overwrite
+
 clean:
 	rm -rf $(VENV) .pytest_cache

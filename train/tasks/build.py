@@ -27,7 +27,7 @@ def build_propagation(cfg: dict, env: DistEnv) -> Task:
     """Stage 0/1/2 propagation training; ImageNet init and/or earlier-stage weights from local files."""
     from train.tasks.propagation import PropagationTraining
     dataset = build_dataset(cfg)
-    module = PropagationTraining(cfg['model'], **loss_schedule(cfg))
+    module = PropagationTraining(cfg['model'], **loss_schedule(cfg), frozen_bn=cfg['train']['frozen_bn'])
     if cfg['init']['imagenet']:
         init_propagation_from_imagenet(module.network, cfg['init']['imagenet'])
     if cfg['init']['load_network']:

@@ -19,10 +19,16 @@ QueryFeatures = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 class PropagationTraining(TrainModule):
     """PropagationNetwork in its training configuration: eval()-mode BN (statistics frozen at their ImageNet
-    values, affine parameters trained) and no top-k in the memory read."""
+    values, affine parameters trained) and no top-k in the memory read.
 
-    def __init__(self, model_kwargs: dict, start_warm: int, end_warm: int, top_p: float = 0.15):
+    frozen_bn=False trains BN statistics too: for networks trained from scratch (the CPU quickstart recipes),
+    where frozen default statistics (mean 0, var 1) leave the deep encoders unnormalised and learning stalls.
+    """
+
+    def __init__(self, model_kwargs: dict, start_warm: int, end_warm: int, top_p: float = 0.15,
+                 frozen_bn: bool = True):
         super().__init__()
+        self.frozen_bn = frozen_bn
         self.model_kwargs = dict(model_kwargs)
         self.network = PropagationNetwork(**model_kwargs)
         self.network.memory.top_k = None  # training reads with the plain softmax (facts §g3)
@@ -30,7 +36,8 @@ class PropagationTraining(TrainModule):
 
     def train(self, mode: bool = True) -> 'PropagationTraining':
         super().train(mode)
-        self.network.eval()  # BN running statistics stay frozen during training
+        if self.frozen_bn:
+            self.network.eval()  # BN running statistics stay frozen during training
         return self
 
     def memorize(self, frames: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
