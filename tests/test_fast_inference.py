@@ -62,6 +62,8 @@ def test_gathered_topk_readout_equals_the_dense_one(t):
     qk = torch.randn(1, 16, 6, 9, generator=g)
     dense, gathered = MemoryReader(top_k=20)(mk, mv, qk), MemoryReader(top_k=20, gathered=True)(mk, mv, qk)
     torch.testing.assert_close(gathered, dense, rtol=1e-5, atol=1e-6)
+    blocks = MemoryReader(top_k=20, gathered=True, max_affinity_bytes=4 * 2 * t * 54 * 5)  # 5 query rows a block
+    torch.testing.assert_close(blocks(mk, mv, qk), gathered, rtol=0, atol=0)
 
 
 @torch.no_grad()
