@@ -9,6 +9,7 @@ from inference.benchmark import one_hot, run_mode, synthetic_clip
 from inference.feature_cache import LRUCache
 from inference.image_source import ImageFolder
 from inference.optimize import fold_batchnorm
+from inference.prob_store import UINT16_MAX_ERROR, ProbStore
 from model.fusion import FusionNet
 from model.propagation import PropagationNetwork
 from model.propagation.memory import MemoryReader
@@ -148,3 +149,34 @@ def test_benchmark_phases_run_on_a_light_network_in_both_modes(nets, clip):
         assert [r.phase for r in results] == ['first', 'fusion', 'session']
         assert all(r.seconds > 0 and r.gflop > 0 and r.peak_mb > 0 for r in results)
         assert results[0].frames == len(frames) - 1
+
+
+@pytest.mark.parametrize('storage', ['uint16', 'disk'])
+def test_compact_prob_storage_keeps_every_frame_within_the_uint16_rounding_error(storage, tmp_path):
+    g = torch.Generator().manual_seed(0)
+    dense, compact = ProbStore(3, 4, 16, 32, 'float32'), ProbStore(3, 4, 16, 32, storage)
+    for ti in (0, 3, 1):
+        value = torch.softmax(torch.randn(3, 1, 16, 32, generator=g), dim=0)
+        value[:, :, 0, 0] = torch.tensor([0.0, 1.0, 0.0]).view(3, 1)  # the end points are exact
+        dense[ti], compact[ti] = value, value
+    err = (compact.dense() - dense.dense()).abs()
+    assert err[:, [0, 1, 3]].max() <= UINT16_MAX_ERROR + 1e-7  # + float32 rounding of q / 65535
+    assert err[:, 2].max() <= 1e-7  # frame 2 is untouched: its 1e-7 background reads as 0
+    assert compact[3][1, 0, 0, 0] == 1.0 and compact.nbytes == (0 if storage == 'disk' else dense.nbytes // 2)
+    with pytest.raises(ValueError, match='prob storage'):
+        ProbStore(3, 4, 16, 32, 'float16')
+
+
+@torch.no_grad()
+def test_streamed_frames_bounded_cache_and_disk_probabilities_give_the_unbounded_float32_result(nets, clip, tmp_path):
+    frames, labels = clip
+    for ti, frame in enumerate(frames):
+        Image.fromarray(frame).save(tmp_path / f'{ti:05d}.png')
+    exact = InferenceCore(*nets, frames, 2, feature_cache_bytes=None, prob_storage='float32')
+    bounded = InferenceCore(*nets, ImageFolder(tmp_path), 2, feature_cache_bytes=1, prob_storage='disk')
+    for idx in (4, 0, 8):  # the second and third interactions fuse with the stored (rounded) probabilities
+        outs = [core.interact(one_hot(labels[idx], 2), idx) for core in (exact, bounded)]
+        assert (outs[0] != outs[1]).mean() <= 0.005  # the golden label tolerance (argmax near-ties)
+    assert len(bounded.query_cache) == 0 and bounded.probs.nbytes == 0
+    torch.testing.assert_close(bounded.prob, exact.prob, rtol=0, atol=1e-5)
+    torch.testing.assert_close(bounded.prob_frame(5), exact.prob[:, 5], rtol=0, atol=1e-5)
