@@ -11,6 +11,7 @@ import torch
 from inference.feature_cache import LRUCache
 from inference.image_source import ImageFolder
 from inference.optimize import fold_batchnorm
+from inference.pass_memory import PassMemory
 from inference.prob_store import ProbStorage, ProbStore
 from model.aggregate import aggregate_wbg
 from model.propagation.decoder import DecoderQuery
@@ -198,22 +199,18 @@ class InferenceCore:
         if not frames:
             return
         fuse = 0 <= tc < self.t and self.fusion != 'none'
-        keys, values = self.certain_k, self.certain_v  # permanent memory: every interaction
-        temp_k = temp_v = None  # the temporary "previous frame" entry
+        n_certain = self.certain_k.shape[2]  # permanent memory: every interaction
+        memory = PassMemory(self.certain_k, self.certain_v, n_certain + len(frames) // self.mem_freq + 1,
+                            time_major=self.optimize)
         last_committed = idx
         for ti in frames:
-            mk = keys if temp_k is None else torch.cat([keys, temp_k], dim=2)
-            mv = values if temp_v is None else torch.cat([values, temp_v], dim=2)
-            probs, k16 = self._segment(mk, mv, ti)
+            probs, k16 = self._segment(*memory.read(), ti)
             out = aggregate_wbg(probs, keep_bg=True)
             if ti != frames[-1]:
-                new_k, new_v = self.net.memorize(self.frame(ti), out[1:])  # memory stores the un-fused result
-                if abs(ti - last_committed) >= self.mem_freq:
-                    keys, values = torch.cat([keys, new_k], dim=2), torch.cat([values, new_v], dim=2)
-                    temp_k = temp_v = None
+                commit = abs(ti - last_committed) >= self.mem_freq
+                memory.put(*self.net.memorize(self.frame(ti), out[1:]), commit)  # memory stores the un-fused result
+                if commit:
                     last_committed = ti
-                else:
-                    temp_k, temp_v = new_k, new_v
             self._set_prob(ti, self._fuse(tc, idx, ti, self.probs[ti], out, key_k, k16) if fuse else out)
             if self.on_frame is not None:
                 self.on_frame(ti)

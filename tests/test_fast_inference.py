@@ -9,6 +9,7 @@ from inference.benchmark import one_hot, run_mode, synthetic_clip
 from inference.feature_cache import LRUCache
 from inference.image_source import ImageFolder
 from inference.optimize import fold_batchnorm
+from inference.pass_memory import PassMemory
 from inference.prob_store import UINT16_MAX_ERROR, ProbStore
 from model.fusion import FusionNet
 from model.propagation import PropagationNetwork
@@ -180,3 +181,21 @@ def test_streamed_frames_bounded_cache_and_disk_probabilities_give_the_unbounded
     assert len(bounded.query_cache) == 0 and bounded.probs.nbytes == 0
     torch.testing.assert_close(bounded.prob, exact.prob, rtol=0, atol=1e-5)
     torch.testing.assert_close(bounded.prob_frame(5), exact.prob[:, 5], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize('time_major', [True, False])
+def test_pass_memory_reads_the_certain_committed_and_temporary_frames_in_order(time_major):
+    certain_k, certain_v = torch.randn(2, 4, 2, 3, 5), torch.randn(2, 6, 2, 3, 5)
+    memory = PassMemory(certain_k, certain_v, capacity=4, time_major=time_major)
+    frames = [(torch.randn(2, 4, 1, 3, 5), torch.randn(2, 6, 1, 3, 5)) for _ in range(3)]
+    memory.put(*frames[0], commit=False)
+    memory.put(*frames[1], commit=True)  # overwrites the temporary frame 0
+    memory.put(*frames[2], commit=False)
+    keys, values = memory.read()
+    assert torch.equal(keys, torch.cat([certain_k, frames[1][0], frames[2][0]], dim=2))
+    assert torch.equal(values, torch.cat([certain_v, frames[1][1], frames[2][1]], dim=2))
+    if time_major:  # the memory read flattens it without a copy
+        assert keys.flatten(2).data_ptr() == keys.data_ptr()
+    memory.put(*frames[2], commit=True)
+    with pytest.raises(RuntimeError, match='full'):
+        memory.put(*frames[2], commit=False)
