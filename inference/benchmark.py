@@ -24,6 +24,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from inference.core import ORIGINAL_FEATURE_CACHE_FRAMES, InferenceCore
 from inference.image_source import ImageFolder
+from inference.prob_store import ProbStorage
 from model.fusion import FusionNet
 from model.propagation import PropagationNetwork
 
@@ -87,7 +88,8 @@ def max_rss_mb() -> float:
 
 
 @torch.no_grad()
-def memory_probe(folder: Path, k: int, device: torch.device, optimize: bool = True) -> dict:
+def memory_probe(folder: Path, k: int, device: torch.device, optimize: bool = True,
+                 prob_storage: ProbStorage | None = None) -> dict:
     """Peak memory of a first pass and a fusion pass over frames streamed from folder (run in a fresh process).
 
     The high-water mark is taken after building the networks (baseline) and after each pass, so that the
@@ -97,9 +99,9 @@ def memory_probe(folder: Path, k: int, device: torch.device, optimize: bool = Tr
     source = ImageFolder(folder)
     t, h, w = source.shape[:3]
     opts = {} if optimize else dict(feature_cache_size=ORIGINAL_FEATURE_CACHE_FRAMES, feature_cache_bytes=None)
-    core = InferenceCore(*nets, source, k, device=device, optimize=optimize, **opts)
+    core = InferenceCore(*nets, source, k, device=device, optimize=optimize, prob_storage=prob_storage, **opts)
     out = {'t': t, 'size': f'{h}x{w}', 'k': k, 'mode': 'optimized' if optimize else 'reference',
-           'baseline_peak_mb': max_rss_mb()}
+           'prob_storage': core.probs.storage, 'baseline_peak_mb': max_rss_mb()}
     start = time.perf_counter()
     core.interact(one_hot(synthetic_frame(0, h, w, k)[1], k), 0)
     out['first_pass_peak_mb'] = max_rss_mb()

@@ -36,6 +36,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument('--memory-vs-t', metavar='T1,T2,...',
                    help='instead of timing: peak memory of a first + fusion pass for each T, frames streamed from '
                         'PNG files, each T in a fresh process (optimised mode unless --mode reference)')
+    p.add_argument('--prob-storage', choices=('float32', 'uint16', 'disk'), default=None,
+                   help='prob storage for --memory-vs-t (default: uint16 optimised, float32 reference)')
     p.add_argument('--memory-probe', metavar='FOLDER', help=argparse.SUPPRESS)  # one --memory-vs-t measurement
     p.add_argument('--no-s2m', action='store_true', help='skip the S2M timing')
     p.add_argument('--quick', action='store_true', help='tiny run (96x160, T=8, K=1, first+fusion) in < 1 minute')
@@ -85,18 +87,20 @@ def memory_vs_t(args: argparse.Namespace) -> list[dict]:
                 write_synthetic_folder(Path(tmp), t, args.h, args.w, k)
                 cmd = [sys.executable, __file__, '--memory-probe', tmp, '--objects', str(k), '--mode', mode,
                        '--threads', str(args.threads), '--device', args.device]
+                if args.prob_storage:
+                    cmd += ['--prob-storage', args.prob_storage]
                 out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             rows.append(json.loads(out.strip().splitlines()[-1]))
     print(f'peak memory (process high-water mark, MiB) of a first + fusion pass, frames streamed from disk, '
           f'threads {args.threads}')
-    print(f'{"mode":10} {"size":>8} {"K":>2} {"T":>5} {"baseline":>9} {"1st pass":>9} {"peak":>7} {"vs first T":>10} '
-          f'{"prob":>6} {"masks":>6} {"cache":>6} {"s":>6}')
+    print(f'{"mode":10} {"prob":>7} {"size":>8} {"K":>2} {"T":>5} {"baseline":>9} {"1st pass":>9} {"peak":>7} {"vs first T":>10} '
+          f'{"prob MB":>7} {"masks":>6} {"cache":>6} {"s":>6}')
     for r in rows:
         first = next(x for x in rows if x['k'] == r['k'])
         r['peak_vs_first_t'] = r['peak_mb'] / first['peak_mb']
-        print(f'{r["mode"]:10} {r["size"]:>8} {r["k"]:>2} {r["t"]:>5} {r["baseline_peak_mb"]:>9.0f} '
+        print(f'{r["mode"]:10} {r["prob_storage"]:>7} {r["size"]:>8} {r["k"]:>2} {r["t"]:>5} {r["baseline_peak_mb"]:>9.0f} '
               f'{r["first_pass_peak_mb"]:>9.0f} {r["peak_mb"]:>7.0f} {r["peak_vs_first_t"]:>9.2f}x '
-              f'{r["prob_mb"]:>6.0f} {r["masks_mb"]:>6.0f} {r["feature_cache_mb"]:>6.0f} {r["seconds"]:>6.0f}')
+              f'{r["prob_mb"]:>7.0f} {r["masks_mb"]:>6.0f} {r["feature_cache_mb"]:>6.0f} {r["seconds"]:>6.0f}')
     return rows
 
 
@@ -114,7 +118,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if args.memory_probe:
-        row = memory_probe(Path(args.memory_probe), args.ks[0], device, optimize=args.mode != 'reference')
+        row = memory_probe(Path(args.memory_probe), args.ks[0], device, optimize=args.mode != 'reference',
+                           prob_storage=args.prob_storage)
         print(json.dumps(row))
         return [row]
     logging.basicConfig(level=logging.INFO, format='%(message)s')

@@ -199,3 +199,14 @@ def test_pass_memory_reads_the_certain_committed_and_temporary_frames_in_order(t
     memory.put(*frames[2], commit=True)
     with pytest.raises(RuntimeError, match='full'):
         memory.put(*frames[2], commit=False)
+
+
+def test_benchmark_memory_vs_t_measures_each_clip_length_in_a_fresh_process(capsys):
+    from scripts.benchmark import main
+    rows = main(['--memory-vs-t', '3,5', '--size', '32x48', '--prob-storage', 'disk'])
+    assert [r['t'] for r in rows] == [3, 5] and rows[0]['peak_vs_first_t'] == 1.0
+    assert all(r['peak_mb'] >= r['first_pass_peak_mb'] >= r['baseline_peak_mb'] > 0 for r in rows)
+    assert all(r['prob_storage'] == 'disk' and r['prob_mb'] == 0 for r in rows)
+    with pytest.raises(SystemExit):
+        main(['--memory-vs-t', '2,30'])
+    assert 'frame counts must be >= 3' in capsys.readouterr().err
