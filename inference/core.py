@@ -45,7 +45,8 @@ class InferenceCore:
     |error| <= 7.6e-6, half the memory) or 'disk' (uint16 in a temporary file: memory independent of T).
     None = 'uint16' when optimised, 'float32' for the reference. `prob` always reads as float32 [K+1,T,1,Hp,Wp]
     (built on each access unless stored as float32); `prob_frame(ti)` reads one frame.
-    channels_last: run the fusion network channels-last (None = on the CPU only, where it is ~3x faster).
+    channels_last: run the fusion network channels-last (None = when optimised on the CPU, where it is ~3x faster;
+    the reference runs it as the original does, NCHW).
     """
 
     def __init__(self, prop_net: torch.nn.Module, fusion_net: torch.nn.Module | None, images: torch.Tensor | np.ndarray,
@@ -82,7 +83,7 @@ class InferenceCore:
         self.optimize = optimize
         self.net = fold_batchnorm(prop_net) if optimize else prop_net  # shares all unfolded tensors
         self.reader = MemoryReader(prop_net.memory.top_k, gathered=True) if optimize else prop_net.memory
-        self.channels_last = self.device.type == 'cpu' if channels_last is None else channels_last
+        self.channels_last = optimize and self.device.type == 'cpu' if channels_last is None else channels_last
         self.on_frame: Callable[[int], None] | None = None  # progress hook, called after each propagated frame
 
     def _check_images(self, images: torch.Tensor | np.ndarray | ImageFolder) -> torch.Tensor | ImageFolder:
