@@ -9,17 +9,22 @@ import contextlib
 import importlib
 import logging
 import os
+import resource
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
-from inference.core import InferenceCore
+from inference.core import ORIGINAL_FEATURE_CACHE_FRAMES, InferenceCore
+from inference.image_source import ImageFolder
+from inference.prob_store import ProbStorage
 from model.fusion import FusionNet
 from model.propagation import PropagationNetwork
 
@@ -48,23 +53,64 @@ class PhaseResult:
         self.gflops = self.gflop / self.seconds if self.seconds > 0 else 0.0
 
 
-def synthetic_clip(t: int, h: int, w: int, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 RGB frames [T,H,W,3] (textured background, K moving rectangles) and their label maps [T,H,W]."""
-    rng = np.random.default_rng(seed)
+def synthetic_frame(ti: int, h: int, w: int, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Frame ti of the synthetic clip: uint8 RGB [H,W,3] (textured background, K moving rectangles), labels [H,W]."""
     yy, xx = np.mgrid[0:h, 0:w]
     base = np.stack([(xx * 255 // max(w - 1, 1)), (yy * 255 // max(h - 1, 1)), (xx + yy) % 256], -1)
-    frames = np.empty((t, h, w, 3), np.uint8)
-    labels = np.zeros((t, h, w), np.uint8)
-    noise = rng.integers(0, 40, (h, w, 3))
+    noise = np.random.default_rng(seed).integers(0, 40, (h, w, 3))
+    frame = ((base + noise + 3 * ti) % 256).astype(np.uint8)
+    labels = np.zeros((h, w), np.uint8)
+    for obj in range(1, k + 1):
+        y0 = (h // (k + 2)) * obj
+        x0 = (ti * 2 + obj * w // (k + 2)) % max(w - w // 5, 1)
+        box = (slice(y0, y0 + h // 5), slice(x0, x0 + w // 5))
+        labels[box] = obj
+        frame[box] = (40 * obj, 200, 255 - 60 * obj)
+    return frame, labels
+
+
+def synthetic_clip(t: int, h: int, w: int, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 RGB frames [T,H,W,3] and label maps [T,H,W] of the synthetic clip (see synthetic_frame)."""
+    pairs = [synthetic_frame(ti, h, w, k, seed) for ti in range(t)]
+    return np.stack([f for f, _ in pairs]), np.stack([lab for _, lab in pairs])
+
+
+def write_synthetic_folder(folder: Path, t: int, h: int, w: int, k: int) -> None:
+    """The synthetic clip as lossless PNG frames 00000.png... in folder, written one frame at a time."""
+    folder.mkdir(parents=True, exist_ok=True)
     for ti in range(t):
-        frames[ti] = (base + noise + 3 * ti) % 256
-        for obj in range(1, k + 1):
-            y0 = (h // (k + 2)) * obj
-            x0 = (ti * 2 + obj * w // (k + 2)) % max(w - w // 5, 1)
-            box = (slice(y0, y0 + h // 5), slice(x0, x0 + w // 5))
-            labels[ti][box] = obj
-            frames[ti][box] = (40 * obj, 200, 255 - 60 * obj)
-    return frames, labels
+        Image.fromarray(synthetic_frame(ti, h, w, k)[0]).save(folder / f'{ti:05d}.png', compress_level=1)
+
+
+def max_rss_mb() -> float:
+    """Peak resident memory of this process since it started (the kernel's high-water mark), MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@torch.no_grad()
+def memory_probe(folder: Path, k: int, device: torch.device, optimize: bool = True,
+                 prob_storage: ProbStorage | None = None) -> dict:
+    """Peak memory of a first pass and a fusion pass over frames streamed from folder (run in a fresh process).
+
+    The high-water mark is taken after building the networks (baseline) and after each pass, so that the
+    growth with T shows apart from the fixed cost of the networks and the libraries.
+    """
+    nets = build_networks(device)
+    source = ImageFolder(folder)
+    t, h, w = source.shape[:3]
+    opts = {} if optimize else dict(feature_cache_size=ORIGINAL_FEATURE_CACHE_FRAMES, feature_cache_bytes=None)
+    core = InferenceCore(*nets, source, k, device=device, optimize=optimize, prob_storage=prob_storage, **opts)
+    out = {'t': t, 'size': f'{h}x{w}', 'k': k, 'mode': 'optimized' if optimize else 'reference',
+           'prob_storage': core.probs.storage, 'baseline_peak_mb': max_rss_mb()}
+    start = time.perf_counter()
+    core.interact(one_hot(synthetic_frame(0, h, w, k)[1], k), 0)
+    out['first_pass_peak_mb'] = max_rss_mb()
+    shifted = np.roll(synthetic_frame(t - 1, h, w, k)[1], 3, axis=1)
+    core.interact(one_hot(shifted, k), t - 1)
+    out.update(peak_mb=max_rss_mb(), seconds=time.perf_counter() - start, prob_mb=core.probs.nbytes / 2**20,
+               masks_mb=core.masks.nbytes / 2**20, feature_cache_mb=core.query_cache.nbytes / 2**20,
+               cached_frames=len(core.query_cache))
+    return out
 
 
 def one_hot(labels: np.ndarray, k: int) -> torch.Tensor:
@@ -146,7 +192,11 @@ def run_mode(mode: str, nets: tuple, frames: np.ndarray, labels: np.ndarray, k: 
              ) -> list[PhaseResult]:
     """Run the phases for one mode ('optimized' or 'reference') on a fresh InferenceCore each."""
     t = len(frames)
-    opts = dict(device=device, optimize=mode == 'optimized', feature_cache_bytes=cache_bytes)
+    if mode == 'optimized':  # default limit unless one is given; the reference keeps the original's 105 frames
+        opts = dict(device=device, optimize=True, **({} if cache_bytes is None else {'feature_cache_bytes': cache_bytes}))
+    else:
+        opts = dict(device=device, optimize=False, feature_cache_size=ORIGINAL_FEATURE_CACHE_FRAMES,
+                    feature_cache_bytes=cache_bytes)
     results = []
     if 'first' in phases or 'fusion' in phases:
         core = InferenceCore(*nets, frames, k, **opts)

@@ -11,6 +11,8 @@ import torch
 from inference.feature_cache import LRUCache
 from inference.image_source import ImageFolder
 from inference.optimize import fold_batchnorm
+from inference.pass_memory import PassMemory
+from inference.prob_store import ProbStorage, ProbStore
 from model.aggregate import aggregate_wbg
 from model.propagation.decoder import DecoderQuery
 from model.propagation.memory import MemoryReader
@@ -21,6 +23,8 @@ log = logging.getLogger(__name__)
 
 FusionMode = Literal['diff-aware', 'linear', 'none']
 FUSION_MODES = ('diff-aware', 'linear', 'none')
+DEFAULT_FEATURE_CACHE_BYTES = 512 * 2**20  # ~50 frames at 240x432, ~12 at 480p (optimised entries)
+ORIGINAL_FEATURE_CACHE_FRAMES = 105  # the original's query-feature cache (mem_profile 0/1)
 
 
 class InferenceCore:
@@ -30,18 +34,26 @@ class InferenceCore:
     use), or an ImageFolder (frames stay on disk and are decoded when needed).
     Images stay where they are given (e.g. the CPU); one frame at a time is moved to `device`.
     fusion: 'diff-aware' (MiVOS), 'linear' (the paper's ablation: blend by temporal distance) or 'none'.
-    optimize: False runs the simplest faithful computation (the original's: unfolded BatchNorm, dense top-k
-    read-out, the decoder's query-only skip path recomputed on every pass). True (default) folds BatchNorm,
-    reads the top-k entries directly, and caches each frame's query-only decoder work with its features;
+    optimize: False runs the simplest faithful computation, the original's: unfolded BatchNorm, dense top-k
+    read-out, the cached (f16, f8, f4, k16, v16) of each frame, f8/f4/v16 expanded to K so that the decoder's
+    query-only skip path runs once per object on every pass. True (default) folds BatchNorm, reads the top-k
+    entries directly, and caches each frame's query-only decoder work (once for all objects) instead;
     results equal the reference within float rounding (well inside the golden tolerances).
-    feature_cache_size / feature_cache_bytes: limits of the per-frame feature cache (frames / bytes, None = none).
-    channels_last: run the fusion network channels-last (None = on the CPU only, where it is ~3x faster).
+    feature_cache_size / feature_cache_bytes: limits of the per-frame feature cache (frames / bytes, None = none);
+    the default is 512 MiB, whatever the frame count (the original kept up to 105 frames: 1.3 GB at 240x432).
+    prob_storage: how `prob` is kept (inference.prob_store): 'float32' (the original), 'uint16' (fixed point,
+    |error| <= 7.6e-6, half the memory) or 'disk' (uint16 in a temporary file: memory independent of T).
+    None = 'uint16' when optimised, 'float32' for the reference. `prob` always reads as float32 [K+1,T,1,Hp,Wp]
+    (built on each access unless stored as float32); `prob_frame(ti)` reads one frame.
+    channels_last: run the fusion network channels-last (None = when optimised on the CPU, where it is ~3x faster;
+    the reference runs it as the original does, NCHW).
     """
 
     def __init__(self, prop_net: torch.nn.Module, fusion_net: torch.nn.Module | None, images: torch.Tensor | np.ndarray,
                  num_objects: int, mem_freq: int = 5, device: str | torch.device = 'cpu',
-                 fusion: FusionMode = 'diff-aware', feature_cache_size: int | None = 105, *,
-                 feature_cache_bytes: int | None = None, optimize: bool = True, channels_last: bool | None = None):
+                 fusion: FusionMode = 'diff-aware', feature_cache_size: int | None = None, *,
+                 feature_cache_bytes: int | None = DEFAULT_FEATURE_CACHE_BYTES, optimize: bool = True,
+                 channels_last: bool | None = None, prob_storage: ProbStorage | None = None):
         if num_objects < 1:
             raise ValueError(f'num_objects must be >= 1, got {num_objects}')
         if mem_freq < 1:
@@ -59,9 +71,9 @@ class InferenceCore:
         self.pad = padding_for(self.h, self.w)
         hp, wp = self.h + self.pad[2] + self.pad[3], self.w + self.pad[0] + self.pad[1]
 
-        # prob: [K+1, T, 1, Hp, Wp], background first; bg 1e-7 so untouched frames argmax to background.
-        self.prob = torch.zeros((self.k + 1, self.t, 1, hp, wp), dtype=torch.float32, device=self.device)
-        self.prob[0] = 1e-7
+        # probabilities [K+1, T, 1, Hp, Wp], background first; untouched frames argmax to background.
+        self.probs = ProbStore(self.k + 1, self.t, hp, wp, prob_storage or ('uint16' if optimize else 'float32'),
+                               self.device)
         self.masks = np.zeros((self.t, hp, wp), dtype=np.uint8)  # padded argmax labels, as the original keeps them
         self.interacted: set[int] = set()
         self.certain_k: torch.Tensor | None = None  # [K, Ck, n_interactions, h, w]
@@ -71,7 +83,7 @@ class InferenceCore:
         self.optimize = optimize
         self.net = fold_batchnorm(prop_net) if optimize else prop_net  # shares all unfolded tensors
         self.reader = MemoryReader(prop_net.memory.top_k, gathered=True) if optimize else prop_net.memory
-        self.channels_last = self.device.type == 'cpu' if channels_last is None else channels_last
+        self.channels_last = optimize and self.device.type == 'cpu' if channels_last is None else channels_last
         self.on_frame: Callable[[int], None] | None = None  # progress hook, called after each propagated frame
 
     def _check_images(self, images: torch.Tensor | np.ndarray | ImageFolder) -> torch.Tensor | ImageFolder:
@@ -98,11 +110,11 @@ class InferenceCore:
         return pad_divide_by(x.unsqueeze(0))[0]
 
     def query_features(self, ti: int) -> tuple[torch.Tensor, ...]:
-        """(f8, f4, k16, v16) of frame ti (f16 is never needed); cached in reference mode, computed afresh when
-        optimised (whose cache holds the decoder's query-only results instead, see _query)."""
+        """(f8, f4, k16, v16) of frame ti (f16 is never needed); cached in reference mode with f16, as the
+        original does, computed afresh when optimised (whose cache holds the decoder's query-only results, see _query)."""
         if self.optimize:
             return self.net.get_query_values(self.frame(ti))[1:]
-        return self.query_cache.get(ti, lambda: self.prop_net.get_query_values(self.frame(ti))[1:])
+        return self.query_cache.get(ti, lambda: self.prop_net.get_query_values(self.frame(ti)))[1:]
 
     def _query(self, ti: int) -> tuple[torch.Tensor, DecoderQuery]:
         """(k16, decoder query parts) of frame ti, computed once and cached (optimised mode)."""
@@ -117,11 +129,27 @@ class InferenceCore:
             k16, dq = self._query(ti)
             return torch.sigmoid(self.net.decoder.decode(self.reader(keys, values, k16), dq)), k16
         f8, f4, k16, v16 = self.query_features(ti)
+        f8, f4, v16 = (x.expand(self.k, -1, -1, -1) for x in (f8, f4, v16))  # the original decodes per object
         return self.prop_net.segment_with_query(keys, values, None, f8, f4, k16, v16), k16
+
+    @property
+    def prob(self) -> torch.Tensor:
+        """Probabilities of every frame, float32 [K+1,T,1,Hp,Wp] (the stored tensor with prob_storage='float32',
+        otherwise a new one: use prob_frame(ti) to read single frames without materialising all T)."""
+        return self.probs.dense()
+
+    def prob_frame(self, ti: int) -> torch.Tensor:
+        """Probabilities of frame ti, float32 [K+1,1,Hp,Wp] on the device."""
+        return self.probs[ti]
+
+    def _set_prob(self, ti: int, prob: torch.Tensor) -> None:
+        """Store frame ti's probabilities and its argmax labels (taken from the exact float values)."""
+        self.probs[ti] = prob
+        self.masks[ti] = prob.argmax(dim=0)[0].to(torch.uint8).cpu().numpy()  # [Hp, Wp]
 
     def pad_mask(self, mask: torch.Tensor) -> torch.Tensor:
         """[K+1,1,H,W] mask (or one already padded to [K+1,1,Hp,Wp]) -> padded, float32, on the device."""
-        hp, wp = self.prob.shape[-2:]
+        hp, wp = self.probs.shape[-2:]
         if mask.shape[0] != self.k + 1 or tuple(mask.shape[-2:]) not in ((self.h, self.w), (hp, wp)):
             raise ValueError(f'mask must be [{self.k + 1},1,{self.h},{self.w}] (background first) or padded to '
                              f'[{self.k + 1},1,{hp},{wp}], got {tuple(mask.shape)}')
@@ -137,12 +165,6 @@ class InferenceCore:
         """Current hard label map of frame ti: uint8 [H,W], or [Hp,Wp] with padded=True."""
         return self.masks[ti] if padded else self.np_masks[ti]
 
-    def _write_labels(self, frames: list[int]) -> None:
-        """Argmax of prob for the given frames into masks (only frames whose prob changed)."""
-        if frames:
-            idx = torch.tensor(frames, device=self.device)
-            self.masks[frames] = self.prob[:, idx, 0].argmax(dim=0).to(torch.uint8).cpu().numpy()  # [n, Hp, Wp]
-
     # -- interaction -------------------------------------------------------------------------------------------
     def interact(self, mask: torch.Tensor, idx: int, *, backward: bool = True, stop: int | None = None) -> np.ndarray:
         """Take a [K+1,1,H,W] mask (with background) for frame idx, propagate both ways, fuse; -> labels [T,H,W].
@@ -154,16 +176,15 @@ class InferenceCore:
             raise IndexError(f'frame {idx} is outside the video (0..{self.t - 1})')
         mask = self.pad_mask(mask)
         self.interacted.add(idx)
-        diff = mask - self.prob[:, idx]  # D+ = (M_new - M_old)_+, D- = (M_old - M_new)_+
+        diff = mask - self.probs[idx]  # D+ = (M_new - M_old)_+, D- = (M_old - M_new)_+
         self.pos_diff, self.neg_diff = diff.clamp(0, 1), (-diff).clamp(0, 1)
-        self.prob[:, idx] = mask
+        self._set_prob(idx, mask)
         key_k, key_v = self.net.memorize(self.frame(idx), mask[1:])  # [K, Ck, 1, h, w]
         self.certain_k = key_k if self.certain_k is None else torch.cat([self.certain_k, key_k], dim=2)
         self.certain_v = key_v if self.certain_v is None else torch.cat([self.certain_v, key_v], dim=2)
-        changed = [idx] + self._propagate(key_k, idx, forward=True, stop=stop)
+        self._propagate(key_k, idx, forward=True, stop=stop)
         if backward:
-            changed += self._propagate(key_k, idx, forward=False)
-        self._write_labels(changed)
+            self._propagate(key_k, idx, forward=False)
         return self.np_masks
 
     def update_mask_only(self, mask: torch.Tensor, idx: int) -> np.ndarray:
@@ -173,9 +194,9 @@ class InferenceCore:
         self.masks[idx] = self.pad_mask(mask).argmax(dim=0)[0].to(torch.uint8).cpu().numpy()
         return self.np_masks
 
-    def _propagate(self, key_k: torch.Tensor, idx: int, forward: bool, stop: int | None = None) -> list[int]:
-        """Propagate from idx until (not including) the nearest interacted frame or `stop` (forward only);
-        returns the frames written."""
+    def _propagate(self, key_k: torch.Tensor, idx: int, forward: bool, stop: int | None = None) -> None:
+        """Propagate from idx until (not including) the nearest interacted frame or `stop` (forward only),
+        writing prob and labels."""
         if forward:
             tc = min((i for i in self.interacted if i > idx), default=self.t)
             frames = list(range(idx + 1, tc if stop is None else min(tc, stop)))
@@ -183,28 +204,23 @@ class InferenceCore:
             tc = max((i for i in self.interacted if i < idx), default=-1)
             frames = list(range(idx - 1, tc, -1))
         if not frames:
-            return []
+            return
         fuse = 0 <= tc < self.t and self.fusion != 'none'
-        keys, values = self.certain_k, self.certain_v  # permanent memory: every interaction
-        temp_k = temp_v = None  # the temporary "previous frame" entry
+        n_certain = self.certain_k.shape[2]  # permanent memory: every interaction
+        memory = PassMemory(self.certain_k, self.certain_v, n_certain + len(frames) // self.mem_freq + 1,
+                            time_major=self.optimize)
         last_committed = idx
         for ti in frames:
-            mk = keys if temp_k is None else torch.cat([keys, temp_k], dim=2)
-            mv = values if temp_v is None else torch.cat([values, temp_v], dim=2)
-            probs, k16 = self._segment(mk, mv, ti)
+            probs, k16 = self._segment(*memory.read(), ti)
             out = aggregate_wbg(probs, keep_bg=True)
             if ti != frames[-1]:
-                new_k, new_v = self.net.memorize(self.frame(ti), out[1:])  # memory stores the un-fused result
-                if abs(ti - last_committed) >= self.mem_freq:
-                    keys, values = torch.cat([keys, new_k], dim=2), torch.cat([values, new_v], dim=2)
-                    temp_k = temp_v = None
+                commit = abs(ti - last_committed) >= self.mem_freq
+                memory.put(*self.net.memorize(self.frame(ti), out[1:]), commit)  # memory stores the un-fused result
+                if commit:
                     last_committed = ti
-                else:
-                    temp_k, temp_v = new_k, new_v
-            self.prob[:, ti] = self._fuse(tc, idx, ti, self.prob[:, ti], out, key_k, k16) if fuse else out
+            self._set_prob(ti, self._fuse(tc, idx, ti, self.probs[ti], out, key_k, k16) if fuse else out)
             if self.on_frame is not None:
                 self.on_frame(ti)
-        return frames
 
     def _fuse(self, tc: int, tr: int, ti: int, prev: torch.Tensor, curr: torch.Tensor, key_k: torch.Tensor,
               qk16: torch.Tensor) -> torch.Tensor:

@@ -4,14 +4,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from inference.benchmark import build_networks, run_mode, run_s2m, summary_rows, synthetic_clip  # noqa: E402
+from inference.benchmark import (build_networks, memory_probe, run_mode, run_s2m, summary_rows,  # noqa: E402
+                                 synthetic_clip, write_synthetic_folder)
 
 PHASES = ('first', 'fusion', 'session')
 
@@ -28,7 +31,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument('--reference', action='store_true', help='shorthand for --mode reference')
     p.add_argument('--phases', default=','.join(PHASES), help=f'subset of {",".join(PHASES)}')
     p.add_argument('--repeats', type=int, default=1, help='repetitions (mode order alternates)')
-    p.add_argument('--cache-mb', type=float, default=None, help='feature cache limit in MiB (default: 105 frames)')
+    p.add_argument('--cache-mb', type=float, default=None,
+                   help='feature cache limit in MiB (default: 512 MiB optimised, 105 frames for the reference)')
+    p.add_argument('--memory-vs-t', metavar='T1,T2,...',
+                   help='instead of timing: peak memory of a first + fusion pass for each T, frames streamed from '
+                        'PNG files, each T in a fresh process (optimised mode unless --mode reference)')
+    p.add_argument('--prob-storage', choices=('float32', 'uint16', 'disk'), default=None,
+                   help='prob storage for --memory-vs-t (default: uint16 optimised, float32 reference)')
+    p.add_argument('--memory-probe', metavar='FOLDER', help=argparse.SUPPRESS)  # one --memory-vs-t measurement
     p.add_argument('--no-s2m', action='store_true', help='skip the S2M timing')
     p.add_argument('--quick', action='store_true', help='tiny run (96x160, T=8, K=1, first+fusion) in < 1 minute')
     p.add_argument('--json', metavar='PATH', help="write results as JSON ('-' = stdout)")
@@ -43,6 +53,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     except ValueError:
         p.error(f'--size must be HxW and --objects comma-separated integers, got {args.size!r} / {args.objects!r}')
     args.phase_list = tuple(args.phases.split(','))
+    try:
+        args.memory_ts = [int(t) for t in args.memory_vs_t.split(',')] if args.memory_vs_t else []
+    except ValueError:
+        p.error(f'--memory-vs-t must be comma-separated frame counts, got {args.memory_vs_t!r}')
+    if any(t < 3 for t in args.memory_ts):
+        p.error(f'--memory-vs-t frame counts must be >= 3, got {args.memory_ts}')
     if bad := set(args.phase_list) - set(PHASES):
         p.error(f'unknown phases {sorted(bad)}; choose from {PHASES}')
     if args.frames < 3:
@@ -61,11 +77,57 @@ def print_table(rows: list[dict]) -> None:
               f'{r["peak_mb"]:>8.0f} {r["growth_mb_per_frame"]:>9.2f} {speed:>7} {cpu:>11}')
 
 
+def memory_vs_t(args: argparse.Namespace) -> list[dict]:
+    """Peak memory for each T (and K): a fresh process per measurement, so that no run inherits another's heap."""
+    mode = 'reference' if args.mode == 'reference' else 'optimized'
+    rows = []
+    for k in args.ks:
+        for t in args.memory_ts:
+            with tempfile.TemporaryDirectory() as tmp:
+                write_synthetic_folder(Path(tmp), t, args.h, args.w, k)
+                cmd = [sys.executable, __file__, '--memory-probe', tmp, '--objects', str(k), '--mode', mode,
+                       '--threads', str(args.threads), '--device', args.device]
+                if args.prob_storage:
+                    cmd += ['--prob-storage', args.prob_storage]
+                out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            rows.append(json.loads(out.strip().splitlines()[-1]))
+    print(f'peak memory (process high-water mark, MiB) of a first + fusion pass, frames streamed from disk, '
+          f'threads {args.threads}')
+    print(f'{"mode":10} {"prob":>7} {"size":>8} {"K":>2} {"T":>5} {"baseline":>9} {"1st pass":>9} {"peak":>7} {"vs first T":>10} '
+          f'{"prob MB":>7} {"masks":>6} {"cache":>6} {"s":>6}')
+    for r in rows:
+        first = next(x for x in rows if x['k'] == r['k'])
+        r['peak_vs_first_t'] = r['peak_mb'] / first['peak_mb']
+        print(f'{r["mode"]:10} {r["prob_storage"]:>7} {r["size"]:>8} {r["k"]:>2} {r["t"]:>5} {r["baseline_peak_mb"]:>9.0f} '
+              f'{r["first_pass_peak_mb"]:>9.0f} {r["peak_mb"]:>7.0f} {r["peak_vs_first_t"]:>9.2f}x '
+              f'{r["prob_mb"]:>7.0f} {r["masks_mb"]:>6.0f} {r["feature_cache_mb"]:>6.0f} {r["seconds"]:>6.0f}')
+    return rows
+
+
+def write_json(args: argparse.Namespace, rows: list[dict]) -> None:
+    text = json.dumps({'config': {k: v for k, v in vars(args).items() if k != 'phase_list'}, 'results': rows},
+                      indent=1)
+    if args.json == '-':
+        print(text)
+    else:
+        Path(args.json).write_text(text)
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format='%(message)s')
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if args.memory_probe:
+        row = memory_probe(Path(args.memory_probe), args.ks[0], device, optimize=args.mode != 'reference',
+                           prob_storage=args.prob_storage)
+        print(json.dumps(row))
+        return [row]
+    logging.basicConfig(level=logging.INFO, format='%(message)s')
+    if args.memory_ts:
+        rows = memory_vs_t(args)
+        if args.json:
+            write_json(args, rows)
+        return rows
     nets = build_networks(device)
     modes = ['optimized', 'reference'] if args.mode == 'both' else [args.mode]
     cache = None if args.cache_mb is None else int(args.cache_mb * 2**20)
@@ -88,12 +150,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
           '(speed-ups: optimised vs the median reference of the same phase and K; wall and CPU time)')
     print_table(rows)
     if args.json:
-        text = json.dumps({'config': {k: v for k, v in vars(args).items() if k != 'phase_list'}, 'results': rows},
-                          indent=1)
-        if args.json == '-':
-            print(text)
-        else:
-            Path(args.json).write_text(text)
+        write_json(args, rows)
     return rows
 
 

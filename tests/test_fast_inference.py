@@ -9,6 +9,8 @@ from inference.benchmark import one_hot, run_mode, synthetic_clip
 from inference.feature_cache import LRUCache
 from inference.image_source import ImageFolder
 from inference.optimize import fold_batchnorm
+from inference.pass_memory import PassMemory
+from inference.prob_store import UINT16_MAX_ERROR, ProbStore
 from model.fusion import FusionNet
 from model.propagation import PropagationNetwork
 from model.propagation.memory import MemoryReader
@@ -62,6 +64,8 @@ def test_gathered_topk_readout_equals_the_dense_one(t):
     qk = torch.randn(1, 16, 6, 9, generator=g)
     dense, gathered = MemoryReader(top_k=20)(mk, mv, qk), MemoryReader(top_k=20, gathered=True)(mk, mv, qk)
     torch.testing.assert_close(gathered, dense, rtol=1e-5, atol=1e-6)
+    blocks = MemoryReader(top_k=20, gathered=True, max_affinity_bytes=4 * 2 * t * 54 * 5)  # 5 query rows a block
+    torch.testing.assert_close(blocks(mk, mv, qk), gathered, rtol=0, atol=0)
 
 
 @torch.no_grad()
@@ -146,3 +150,63 @@ def test_benchmark_phases_run_on_a_light_network_in_both_modes(nets, clip):
         assert [r.phase for r in results] == ['first', 'fusion', 'session']
         assert all(r.seconds > 0 and r.gflop > 0 and r.peak_mb > 0 for r in results)
         assert results[0].frames == len(frames) - 1
+
+
+@pytest.mark.parametrize('storage', ['uint16', 'disk'])
+def test_compact_prob_storage_keeps_every_frame_within_the_uint16_rounding_error(storage, tmp_path):
+    g = torch.Generator().manual_seed(0)
+    dense, compact = ProbStore(3, 4, 16, 32, 'float32'), ProbStore(3, 4, 16, 32, storage)
+    for ti in (0, 3, 1):
+        value = torch.softmax(torch.randn(3, 1, 16, 32, generator=g), dim=0)
+        value[:, :, 0, 0] = torch.tensor([0.0, 1.0, 0.0]).view(3, 1)  # the end points are exact
+        dense[ti], compact[ti] = value, value
+    err = (compact.dense() - dense.dense()).abs()
+    assert err[:, [0, 1, 3]].max() <= UINT16_MAX_ERROR + 1e-7  # + float32 rounding of q / 65535
+    assert err[:, 2].max() <= 1e-7  # frame 2 is untouched: its 1e-7 background reads as 0
+    assert compact[3][1, 0, 0, 0] == 1.0 and compact.nbytes == (0 if storage == 'disk' else dense.nbytes // 2)
+    with pytest.raises(ValueError, match='prob storage'):
+        ProbStore(3, 4, 16, 32, 'float16')
+
+
+@torch.no_grad()
+def test_streamed_frames_bounded_cache_and_disk_probabilities_give_the_unbounded_float32_result(nets, clip, tmp_path):
+    frames, labels = clip
+    for ti, frame in enumerate(frames):
+        Image.fromarray(frame).save(tmp_path / f'{ti:05d}.png')
+    exact = InferenceCore(*nets, frames, 2, feature_cache_bytes=None, prob_storage='float32')
+    bounded = InferenceCore(*nets, ImageFolder(tmp_path), 2, feature_cache_bytes=1, prob_storage='disk')
+    for idx in (4, 0, 8):  # the second and third interactions fuse with the stored (rounded) probabilities
+        outs = [core.interact(one_hot(labels[idx], 2), idx) for core in (exact, bounded)]
+        assert (outs[0] != outs[1]).mean() <= 0.005  # the golden label tolerance (argmax near-ties)
+    assert len(bounded.query_cache) == 0 and bounded.probs.nbytes == 0
+    torch.testing.assert_close(bounded.prob, exact.prob, rtol=0, atol=1e-5)
+    torch.testing.assert_close(bounded.prob_frame(5), exact.prob[:, 5], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize('time_major', [True, False])
+def test_pass_memory_reads_the_certain_committed_and_temporary_frames_in_order(time_major):
+    certain_k, certain_v = torch.randn(2, 4, 2, 3, 5), torch.randn(2, 6, 2, 3, 5)
+    memory = PassMemory(certain_k, certain_v, capacity=4, time_major=time_major)
+    frames = [(torch.randn(2, 4, 1, 3, 5), torch.randn(2, 6, 1, 3, 5)) for _ in range(3)]
+    memory.put(*frames[0], commit=False)
+    memory.put(*frames[1], commit=True)  # overwrites the temporary frame 0
+    memory.put(*frames[2], commit=False)
+    keys, values = memory.read()
+    assert torch.equal(keys, torch.cat([certain_k, frames[1][0], frames[2][0]], dim=2))
+    assert torch.equal(values, torch.cat([certain_v, frames[1][1], frames[2][1]], dim=2))
+    if time_major:  # the memory read flattens it without a copy
+        assert keys.flatten(2).data_ptr() == keys.data_ptr()
+    memory.put(*frames[2], commit=True)
+    with pytest.raises(RuntimeError, match='full'):
+        memory.put(*frames[2], commit=False)
+
+
+def test_benchmark_memory_vs_t_measures_each_clip_length_in_a_fresh_process(capsys):
+    from scripts.benchmark import main
+    rows = main(['--memory-vs-t', '3,5', '--size', '32x48', '--prob-storage', 'disk'])
+    assert [r['t'] for r in rows] == [3, 5] and rows[0]['peak_vs_first_t'] == 1.0
+    assert all(r['peak_mb'] >= r['first_pass_peak_mb'] >= r['baseline_peak_mb'] > 0 for r in rows)
+    assert all(r['prob_storage'] == 'disk' and r['prob_mb'] == 0 for r in rows)
+    with pytest.raises(SystemExit):
+        main(['--memory-vs-t', '2,30'])
+    assert 'frame counts must be >= 3' in capsys.readouterr().err

@@ -54,17 +54,29 @@ def gathered_readout(mv: torch.Tensor, weights: torch.Tensor, indices: torch.Ten
     return torch.stack(out)
 
 
+def chunked_topk(mk: torch.Tensor, qk: torch.Tensor, top_k: int, max_bytes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """topk_sparse(affinity_qm(mk, qk)) computed for blocks of query rows so that no affinity block exceeds
+    max_bytes: rows are independent, so the result is the same while memory stays bounded for long memories."""
+    b, thw = mk.shape[0], mk[0, 0].numel()
+    rows = max(1, max_bytes // (4 * thw * b))
+    qk = qk.flatten(2)  # [B, Ck, HW]
+    parts = [topk_sparse(affinity_qm(mk, qk[..., i:i + rows]), top_k) for i in range(0, qk.shape[-1], rows)]
+    return torch.cat([w for w, _ in parts], dim=1), torch.cat([i for _, i in parts], dim=1)  # [B, HW, k] each
+
+
 class MemoryReader(nn.Module):
     """Reads the memory values at every query position: readout = mv · W (W = top-k softmax of affinity).
 
     gathered=True reads the top-k entries directly (a sparse product) instead of multiplying the dense, mostly
-    zero W: the same sum without the zeros (float summation order differs, ~1e-7 relative).
+    zero W: the same sum without the zeros (float summation order differs, ~1e-7 relative); the affinity is then
+    computed in blocks of query rows of at most max_affinity_bytes (long memories need no [HW, THW] matrix).
     """
 
-    def __init__(self, top_k: int | None = 50, gathered: bool = False):
+    def __init__(self, top_k: int | None = 50, gathered: bool = False, max_affinity_bytes: int = 64 * 2**20):
         super().__init__()
         self.top_k = top_k
         self.gathered = gathered
+        self.max_affinity_bytes = max_affinity_bytes
 
     def forward(self, mk: torch.Tensor, mv: torch.Tensor, qk: torch.Tensor) -> torch.Tensor:
         """mk [B,Ck,T,h,w], mv [B,Cv,T,h,w], qk [B or 1,Ck,h,w] -> readout [B,Cv,h,w]."""
@@ -72,10 +84,10 @@ class MemoryReader(nn.Module):
         h, w = qk.shape[-2:]
         if qk.shape[0] != b:
             qk = qk.expand(b, -1, -1, -1)
-        affinity = affinity_qm(mk, qk)  # [B, HW, THW]
-        if self.gathered and self.top_k is not None and self.top_k < affinity.shape[-1]:
-            readout = gathered_readout(mv.flatten(2), *topk_sparse(affinity, self.top_k))
+        if self.gathered and self.top_k is not None and self.top_k < mk[0, 0].numel():
+            readout = gathered_readout(mv.flatten(2), *chunked_topk(mk, qk, self.top_k, self.max_affinity_bytes))
         else:
+            affinity = affinity_qm(mk, qk)  # [B, HW, THW]
             readout = torch.bmm(mv.flatten(2), topk_weights(affinity, self.top_k).transpose(1, 2))  # [B, Cv, HW]
         return readout.view(b, cv, h, w)
 
