@@ -8,14 +8,10 @@ year=2016 follows the original MiVOS/STM DAVIS-2016 reader: the same 2017-style 
 """
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
-from dataset.sequence import VideoSequence
+from dataset.sequence import SequenceSet, VideoSequence
 from util.video import list_frames
-
-log = logging.getLogger(__name__)
 
 
 def _read_list(path: Path) -> list[str]:
@@ -25,7 +21,7 @@ def _read_list(path: Path) -> list[str]:
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
-class DAVISTestDataset:
+class DAVISTestDataset(SequenceSet):
     """The sequences of one DAVIS split; sequences shorter than min_frames are skipped with a warning."""
 
     def __init__(self, root: str | Path, year: int = 2017, split: str = 'val', resolution: str = '480p',
@@ -41,31 +37,8 @@ class DAVISTestDataset:
             if not d.is_dir():
                 raise FileNotFoundError(f'{d} not found: {self.root} is not a DAVIS root with {resolution} data')
         self.binary = year == 2016
-        self.names: list[str] = []
-        self.skipped: list[str] = []
-        for name in _read_list(self.root / 'ImageSets' / str(year) / f'{split}.txt'):
-            frames = self.image_dir / name
-            if not frames.is_dir():
-                raise FileNotFoundError(f'sequence {name!r} of ImageSets/{year}/{split}.txt has no frames folder '
-                                        f'{frames}')
-            n = len(list_frames(frames))
-            if n < min_frames:
-                log.warning('skipping %s: %d frames, fewer than the %d needed', frames, n, min_frames)
-                self.skipped.append(name)
-            else:
-                self.names.append(name)
-        if self.skipped:
-            log.warning('skipped %d of %d sequences shorter than %d frames', len(self.skipped),
-                        len(self.skipped) + len(self.names), min_frames)
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-    def __getitem__(self, i: int) -> VideoSequence:
-        return self.sequence(self.names[i])
-
-    def __iter__(self) -> Iterator[VideoSequence]:
-        return (self.sequence(n) for n in self.names)
+        listing = self.root / 'ImageSets' / str(year) / f'{split}.txt'
+        self._collect(_read_list(listing), min_frames, f'ImageSets/{year}/{split}.txt')
 
     def sequence(self, name: str) -> VideoSequence:
         """One sequence; annotations must exist for frame 0 only (test-dev) or for every frame (val)."""

@@ -1,6 +1,7 @@
 """One test video as file paths, read frame by frame on demand (a long video is never held in memory)."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,7 +10,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from util.palette import read_labels, read_palette
-from util.video import read_image
+from util.video import list_frames, read_image
+
+log = logging.getLogger(__name__)
 
 
 def image_size(path: Path) -> tuple[int, int]:
@@ -97,3 +100,39 @@ class VideoSequence:
     def frames(self) -> Iterator[np.ndarray]:
         """All frames in order, one at a time."""
         return (self.frame(i) for i in range(len(self)))
+
+
+class SequenceSet:
+    """Named sequences under `image_dir`, read lazily by `sequence(name)`; short ones are skipped and counted."""
+
+    image_dir: Path
+    names: list[str]
+    skipped: list[str]
+
+    def _collect(self, names: list[str], min_frames: int, source: str) -> None:
+        """Keep the names with at least min_frames frames (warning for each skipped one); source names the list."""
+        self.names, self.skipped = [], []
+        for name in names:
+            folder = self.image_dir / name
+            if not folder.is_dir():
+                raise FileNotFoundError(f'{name!r} of {source} has no frames folder {folder}')
+            n = len(list_frames(folder))
+            if n < min_frames:
+                log.warning('skipping %s: %d frames, fewer than the %d needed', folder, n, min_frames)
+                self.skipped.append(name)
+            else:
+                self.names.append(name)
+        if self.skipped:
+            log.warning('skipped %d of %d sequences shorter than %d frames', len(self.skipped), len(names), min_frames)
+
+    def sequence(self, name: str) -> VideoSequence:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, i: int) -> VideoSequence:
+        return self.sequence(self.names[i])
+
+    def __iter__(self) -> Iterator[VideoSequence]:
+        return (self.sequence(n) for n in self.names)

@@ -7,17 +7,13 @@ When meta.json exists its video list is used and every object it names must appe
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
-from dataset.sequence import VideoSequence
+from dataset.sequence import SequenceSet, VideoSequence
 from util.video import list_frames
 
-log = logging.getLogger(__name__)
 
-
-class YouTubeVOSTestDataset:
+class YouTubeVOSTestDataset(SequenceSet):
     """The videos of a YouTubeVOS valid/test folder; videos shorter than min_frames are skipped with a warning."""
 
     def __init__(self, root: str | Path, min_frames: int = 1):
@@ -39,29 +35,7 @@ class YouTubeVOSTestDataset:
             names = sorted(p.name for p in self.image_dir.iterdir() if p.is_dir())
         if not names:
             raise FileNotFoundError(f'no videos in {self.image_dir}')
-        self.names: list[str] = []
-        self.skipped: list[str] = []
-        for name in names:
-            folder = self.image_dir / name
-            if not folder.is_dir():
-                raise FileNotFoundError(f'video {name!r} of {meta_path} has no frames folder {folder}')
-            n = len(list_frames(folder))
-            if n < min_frames:
-                log.warning('skipping %s: %d frames, fewer than the %d needed', folder, n, min_frames)
-                self.skipped.append(name)
-            else:
-                self.names.append(name)
-        if self.skipped:
-            log.warning('skipped %d of %d videos shorter than %d frames', len(self.skipped), len(names), min_frames)
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-    def __getitem__(self, i: int) -> VideoSequence:
-        return self.sequence(self.names[i])
-
-    def __iter__(self) -> Iterator[VideoSequence]:
-        return (self.sequence(n) for n in self.names)
+        self._collect(names, min_frames, str(meta_path) if self.meta is not None else str(self.image_dir))
 
     def sequence(self, name: str) -> VideoSequence:
         """One video; each mask must be named like a frame; objects come from all its masks."""

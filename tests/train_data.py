@@ -33,14 +33,22 @@ def _random_object(size: int) -> tuple[float, float, float, torch.Tensor]:
     return cy, cx, r, 0.6 + 0.4 * torch.rand(3)
 
 
-class TinyVideos(Dataset):
-    """3-frame clips of 1-2 moving discs: rgb [3,3,S,S], gt/sec_gt [3,1,S,S], cls_gt [3,S,S], selector [2]."""
+class _Generated(Dataset):
+    """`length` samples of `size` x `size` drawn from torch's RNG."""
 
-    def __init__(self, size: int, length: int = 32, max_objects: int = 2):
-        self.size, self.length, self.max_objects = size, length, max_objects
+    def __init__(self, size: int, length: int = 32):
+        self.size, self.length = size, length
 
     def __len__(self) -> int:
         return self.length
+
+
+class TinyVideos(_Generated):
+    """3-frame clips of 1-2 moving discs: rgb [3,3,S,S], gt/sec_gt [3,1,S,S], cls_gt [3,S,S], selector [2]."""
+
+    def __init__(self, size: int, length: int = 32, max_objects: int = 2):
+        super().__init__(size, length)
+        self.max_objects = max_objects
 
     def __getitem__(self, index: int) -> dict:
         s = self.size
@@ -58,14 +66,8 @@ class TinyVideos(Dataset):
                 'selector': torch.tensor([1.0, float(len(objs) > 1)]), 'info': {'name': f'clip{index}'}}
 
 
-class TinyInteractions(Dataset):
+class TinyInteractions(_Generated):
     """S2M samples: rgb [3,S,S], gt [1,S,S], prev (empty or shifted gt), pos / neg clicks [1,S,S]."""
-
-    def __init__(self, size: int, length: int = 32):
-        self.size, self.length = size, length
-
-    def __len__(self) -> int:
-        return self.length
 
     def __getitem__(self, index: int) -> dict:
         s = self.size
@@ -77,14 +79,8 @@ class TinyInteractions(Dataset):
         return {'rgb': image, 'gt': gt[None], 'prev': prev[None], 'pos': pos[None], 'neg': neg[None]}
 
 
-class TinyFusion(Dataset):
+class TinyFusion(_Generated):
     """Fusion samples (facts §e3 keys): two noisy propagations of 1-2 discs, reference frame and its GT."""
-
-    def __init__(self, size: int, length: int = 32):
-        self.size, self.length = size, length
-
-    def __len__(self) -> int:
-        return self.length
 
     def __getitem__(self, index: int) -> dict:
         s = self.size
