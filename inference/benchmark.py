@@ -24,6 +24,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from inference.core import ORIGINAL_FEATURE_CACHE_FRAMES, InferenceCore
 from inference.image_source import ImageFolder
+from inference.optimize import ConvAlgorithm, optimize_for_inference
 from inference.prob_store import ProbStorage
 from model.fusion import FusionNet
 from model.propagation import PropagationNetwork
@@ -188,12 +189,13 @@ def session_frames(t: int) -> list[int]:
 
 @torch.no_grad()
 def run_mode(mode: str, nets: tuple, frames: np.ndarray, labels: np.ndarray, k: int, device: torch.device,
-             cache_bytes: int | None = None, phases: tuple[str, ...] = ('first', 'fusion', 'session')
-             ) -> list[PhaseResult]:
+             cache_bytes: int | None = None, phases: tuple[str, ...] = ('first', 'fusion', 'session'),
+             conv_algorithm: ConvAlgorithm = 'auto') -> list[PhaseResult]:
     """Run the phases for one mode ('optimized' or 'reference') on a fresh InferenceCore each."""
     t = len(frames)
     if mode == 'optimized':  # default limit unless one is given; the reference keeps the original's 105 frames
-        opts = dict(device=device, optimize=True, **({} if cache_bytes is None else {'feature_cache_bytes': cache_bytes}))
+        opts = dict(device=device, optimize=True, conv_algorithm=conv_algorithm,
+                    **({} if cache_bytes is None else {'feature_cache_bytes': cache_bytes}))
     else:
         opts = dict(device=device, optimize=False, feature_cache_size=ORIGINAL_FEATURE_CACHE_FRAMES,
                     feature_cache_bytes=cache_bytes)
@@ -216,6 +218,14 @@ def run_mode(mode: str, nets: tuple, frames: np.ndarray, labels: np.ndarray, k: 
                 core.interact(one_hot(labels[i], k), i)
         results.append(_timed(mode, 'session', k, n, device, session))
     return results
+
+
+def winograd_selection(prop: PropagationNetwork, h: int, w: int, conv_algorithm: ConvAlgorithm) -> tuple[int, float]:
+    """(convs run with Winograd, seconds the start-up choice took) for frames of h x w (timings are cached per
+    process, so this is the cost the first InferenceCore of a video size pays)."""
+    start = time.perf_counter()
+    fast = optimize_for_inference(prop, (-(-h // 16) * 16, -(-w // 16) * 16), conv_algorithm)
+    return fast.winograd_convs, time.perf_counter() - start
 
 
 @torch.no_grad()

@@ -10,11 +10,11 @@ import torch
 
 from inference.feature_cache import LRUCache
 from inference.image_source import ImageFolder
-from inference.optimize import fold_batchnorm
+from inference.optimize import CONV_ALGORITHMS, ConvAlgorithm, optimize_for_inference
 from inference.pass_memory import PassMemory
 from inference.prob_store import ProbStorage, ProbStore
+from inference.split_decoder import DecoderQuery
 from model.aggregate import aggregate_wbg
-from model.propagation.decoder import DecoderQuery
 from model.propagation.memory import MemoryReader
 from util.image import normalize_u8
 from util.tensor_util import pad_divide_by, padding_for, unpad
@@ -47,13 +47,16 @@ class InferenceCore:
     (built on each access unless stored as float32); `prob_frame(ti)` reads one frame.
     channels_last: run the fusion network channels-last (None = when optimised on the CPU, where it is ~3x faster;
     the reference runs it as the original does, NCHW).
+    conv_algorithm (optimised mode): 'auto' runs the decoder's and key/value projections' 3x3 convs with Winograd
+    F(4x4,3x3) where a timing at this video's size finds it faster (CPU), 'winograd' always, 'direct' never.
     """
 
     def __init__(self, prop_net: torch.nn.Module, fusion_net: torch.nn.Module | None, images: torch.Tensor | np.ndarray,
                  num_objects: int, mem_freq: int = 5, device: str | torch.device = 'cpu',
                  fusion: FusionMode = 'diff-aware', feature_cache_size: int | None = None, *,
                  feature_cache_bytes: int | None = DEFAULT_FEATURE_CACHE_BYTES, optimize: bool = True,
-                 channels_last: bool | None = None, prob_storage: ProbStorage | None = None):
+                 channels_last: bool | None = None, prob_storage: ProbStorage | None = None,
+                 conv_algorithm: ConvAlgorithm = 'auto'):
         if num_objects < 1:
             raise ValueError(f'num_objects must be >= 1, got {num_objects}')
         if mem_freq < 1:
@@ -62,6 +65,8 @@ class InferenceCore:
             raise ValueError(f'fusion must be one of {FUSION_MODES}, got {fusion!r}')
         if fusion == 'diff-aware' and fusion_net is None:
             raise ValueError("fusion='diff-aware' needs a fusion_net (or pass fusion='none' / 'linear')")
+        if conv_algorithm not in CONV_ALGORITHMS:
+            raise ValueError(f'conv_algorithm must be one of {CONV_ALGORITHMS}, got {conv_algorithm!r}')
         self.prop_net, self.fusion_net = prop_net, fusion_net
         self.images = self._check_images(images)
         self.k, self.mem_freq, self.fusion = num_objects, mem_freq, fusion
@@ -81,7 +86,11 @@ class InferenceCore:
         self.pos_diff = self.neg_diff = None  # D+ / D- of the latest interaction, [K+1, 1, Hp, Wp]
         self.query_cache: LRUCache[tuple] = LRUCache(feature_cache_size, feature_cache_bytes)
         self.optimize = optimize
-        self.net = fold_batchnorm(prop_net) if optimize else prop_net  # shares all unfolded tensors
+        if optimize:  # folded BN, split decoder, Winograd convs: a transformed copy sharing prop_net's tensors
+            fast = optimize_for_inference(prop_net, (hp, wp), conv_algorithm)
+            self.net, self.decoder = fast.net, fast.decoder
+        else:
+            self.net, self.decoder = prop_net, None
         self.reader = MemoryReader(prop_net.memory.top_k, gathered=True) if optimize else prop_net.memory
         self.channels_last = optimize and self.device.type == 'cpu' if channels_last is None else channels_last
         self.on_frame: Callable[[int], None] | None = None  # progress hook, called after each propagated frame
@@ -120,14 +129,14 @@ class InferenceCore:
         """(k16, decoder query parts) of frame ti, computed once and cached (optimised mode)."""
         def compute() -> tuple[torch.Tensor, DecoderQuery]:
             _, f8, f4, k16, v16 = self.net.get_query_values(self.frame(ti))
-            return k16, self.net.decoder.query_parts(v16, f8, f4)
+            return k16, self.decoder.query_parts(v16, f8, f4)
         return self.query_cache.get(ti, compute)
 
     def _segment(self, keys: torch.Tensor, values: torch.Tensor, ti: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-object probabilities [K,1,Hp,Wp] of frame ti read from the memory, and the query key k16."""
         if self.optimize:
             k16, dq = self._query(ti)
-            return torch.sigmoid(self.net.decoder.decode(self.reader(keys, values, k16), dq)), k16
+            return torch.sigmoid(self.decoder(self.reader(keys, values, k16), dq)), k16
         f8, f4, k16, v16 = self.query_features(ti)
         f8, f4, v16 = (x.expand(self.k, -1, -1, -1) for x in (f8, f4, v16))  # the original decodes per object
         return self.prop_net.segment_with_query(keys, values, None, f8, f4, k16, v16), k16

@@ -1,15 +1,22 @@
-"""Inference-time network transformations: eval-mode BatchNorm folded into the preceding convolutions.
+"""Inference-time network transformations: BatchNorm folding, the split decoder, Winograd convolutions.
 
-The trained / loaded module is never modified: folding returns a copy whose unchanged parts share the original's
-tensors, so the state-dict layout used for loading and training stays untouched.
+The trained / loaded module is never modified: every transformation works on a copy whose unchanged parts share
+the original's tensors, so the state-dict layout used for loading and training stays untouched.
 """
 from __future__ import annotations
 
 import copy
 import logging
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn as nn
+
+from inference.split_decoder import SplitDecoder
+from inference.winograd import WinogradConv2d, WinogradKeyValue, is_eligible, winograd_is_faster
+from model.propagation import PropagationNetwork
+from model.propagation.encoders import KeyValue
 
 log = logging.getLogger(__name__)
 
@@ -42,20 +49,21 @@ def _conv_bn_pairs(module: nn.Module) -> list[tuple[str, str]]:
             and isinstance(children.get(f'conv{name[2:]}'), nn.Conv2d)]
 
 
+def copy_modules(net: nn.Module) -> nn.Module:
+    """A copy of net's module tree that shares every parameter and buffer (no extra memory): safe to transform."""
+    return copy.deepcopy(net, {id(t): t for t in [*net.parameters(), *net.buffers()]})
+
+
 def fold_batchnorm(net: nn.Module) -> nn.Module:
     """Copy of an eval-mode net with every conv -> BatchNorm pair replaced by one conv (BN becomes Identity).
 
-    Modules without such pairs and all parameters not folded are shared with `net` (no extra memory).
+    All parameters not folded are shared with `net` (no extra memory); the modules are copies.
     Valid only for inference (eval-mode statistics); outputs equal the original up to float rounding.
     """
     if net.training:
         raise ValueError('fold_batchnorm needs an eval-mode network (call .eval() first): '
                          'training-mode BatchNorm uses batch statistics, which cannot be folded')
-    has_pairs = {id(m) for m in net.modules() if _conv_bn_pairs(m)}
-    needs_copy = {id(m) for m in net.modules() if any(id(sub) in has_pairs for sub in m.modules())}
-    memo = {id(m): m for m in net.modules() if id(m) not in needs_copy}  # shared, not copied
-    memo.update({id(t): t for t in [*net.parameters(), *net.buffers()]})
-    folded = copy.deepcopy(net, memo)
+    folded = copy_modules(net)
     count = 0
     for module in folded.modules():
         for conv_name, bn_name in _conv_bn_pairs(module):
@@ -64,3 +72,64 @@ def fold_batchnorm(net: nn.Module) -> nn.Module:
             count += 1
     log.debug('folded %d BatchNorm layers', count)
     return folded
+
+
+ConvAlgorithm = Literal['auto', 'winograd', 'direct']
+CONV_ALGORITHMS = ('auto', 'winograd', 'direct')
+_FASTER: dict[tuple, bool] = {}  # (C_in, C_out, h, w, dtype, threads) -> Winograd measured faster (per process)
+
+
+def _winograd_wins(conv: nn.Conv2d, size: tuple[int, int]) -> bool:
+    key = (conv.in_channels, conv.out_channels, *size, conv.weight.dtype, torch.get_num_threads())
+    if key not in _FASTER:
+        _FASTER[key] = winograd_is_faster(conv, *size)
+        log.debug('conv %d->%d at %dx%d: %s', conv.in_channels, conv.out_channels, *size,
+                  'Winograd' if _FASTER[key] else 'direct')
+    return _FASTER[key]
+
+
+@dataclass
+class InferenceNetwork:
+    """What the optimised InferenceCore runs: the folded propagation net (encoders, key/value projections,
+    attention) and its split decoder, with Winograd convolutions where chosen."""
+    net: PropagationNetwork
+    decoder: SplitDecoder
+    winograd_convs: int
+
+
+def optimize_for_inference(prop_net: PropagationNetwork, padded_size: tuple[int, int],
+                           conv_algorithm: ConvAlgorithm = 'auto') -> InferenceNetwork:
+    """Fold BatchNorm, split the decoder, and run the large 3x3 convs (decoder, key/value projections) with
+    Winograd F(4x4,3x3) where it is faster: 'auto' times both algorithms once per conv shape at this video's
+    feature sizes (CPU only; on CUDA cuDNN chooses), 'winograd' uses it for every such conv, 'direct' never.
+    """
+    if conv_algorithm not in CONV_ALGORITHMS:
+        raise ValueError(f'conv_algorithm must be one of {CONV_ALGORITHMS}, got {conv_algorithm!r}')
+    net = fold_batchnorm(prop_net)
+    decoder = SplitDecoder(copy_modules(net.decoder), net.kv_q_f16.val_proj.out_channels)
+    hp, wp = padded_size
+    s16, s8, s4 = (hp // 16, wp // 16), (hp // 8, wp // 8), (hp // 4, wp // 4)
+    on_cpu = next(net.parameters()).device.type == 'cpu'
+
+    def chosen(conv: nn.Module, size: tuple[int, int]) -> bool:
+        if conv_algorithm == 'direct' or not is_eligible(conv):
+            return False
+        return conv_algorithm == 'winograd' or (on_cpu and conv.out_channels >= 16 and _winograd_wins(conv, size))
+
+    count = 0
+    for name in ('kv_q_f16', 'kv_m_f16'):
+        kv: KeyValue = getattr(net, name)
+        fused = nn.Conv2d(kv.key_proj.in_channels, kv.key_proj.out_channels + kv.val_proj.out_channels, 3,
+                          padding=1).to(kv.val_proj.weight.device)  # stands in for the fused conv in the timing
+        if is_eligible(kv.key_proj) and is_eligible(kv.val_proj) and chosen(fused, s16):
+            setattr(net, name, WinogradKeyValue(kv.key_proj, kv.val_proj))
+            count += 2
+    d = decoder.decoder
+    for parent, size in ((decoder, s16), (d.up_16_8, s8), (d.up_16_8.skip_conv2, s8), (d.up_16_8.out_conv, s8),
+                         (d.up_8_4, s4), (d.up_8_4.skip_conv2, s4), (d.up_8_4.out_conv, s4), (d, s4)):
+        for child, conv in list(parent.named_children()):
+            if isinstance(conv, nn.Conv2d) and chosen(conv, size):
+                setattr(parent, child, WinogradConv2d(conv))
+                count += 1
+    log.debug('%d convolutions run with Winograd F(4x4,3x3)', count)
+    return InferenceNetwork(net, decoder, count)

@@ -11,6 +11,7 @@ from inference.image_source import ImageFolder
 from inference.optimize import fold_batchnorm
 from inference.pass_memory import PassMemory
 from inference.prob_store import UINT16_MAX_ERROR, ProbStore
+from inference.split_decoder import SplitDecoder
 from model.fusion import FusionNet
 from model.propagation import PropagationNetwork
 from model.propagation.memory import MemoryReader
@@ -40,7 +41,8 @@ def test_folded_batchnorm_network_equals_the_unfolded_one_and_leaves_it_untouche
     before = {k: v.clone() for k, v in prop.state_dict().items()}
     folded = fold_batchnorm(prop)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
-    assert folded.decoder is prop.decoder  # modules without BatchNorm are shared, not copied
+    assert folded.decoder is not prop.decoder  # modules are copies (free to transform further) ...
+    assert folded.decoder.pred.weight is prop.decoder.pred.weight  # ... that share every tensor not folded
     assert prop.state_dict().keys() == before.keys()
     assert all(torch.equal(prop.state_dict()[k], v) for k, v in before.items())
     frame = torch.randn(1, 3, 64, 96)
@@ -75,8 +77,10 @@ def test_split_decoder_with_precomputed_query_parts_equals_the_full_decoder(nets
     _, f8, f4, k16, v16 = prop.get_query_values(frame)
     readout = torch.randn(3, 32, 4, 6)
     full = prop.decoder(torch.cat([readout, v16.expand(3, -1, -1, -1)], dim=1), f8, f4)
-    split = prop.decoder.decode(readout, prop.decoder.query_parts(v16, f8, f4))
+    decoder = SplitDecoder(prop.decoder, 32)
+    split = decoder(readout, decoder.query_parts(v16, f8, f4))
     torch.testing.assert_close(split, full, rtol=1e-5, atol=1e-5 * full.abs().max().item())
+    assert decoder.conv1_r.weight.shape[1] == decoder.shortcut_v.weight.shape[1] == 32
 
 
 @torch.no_grad()

@@ -25,12 +25,17 @@ def one_hot(labels: torch.Tensor, k: int) -> torch.Tensor:
 
 @pytest.mark.parametrize('name', ['e2e_a', 'e2e_b'])
 @pytest.mark.parametrize('uint8_frames', [False, True])
-@pytest.mark.parametrize('optimize', [True, False], ids=['optimized', 'reference'])
-def test_interactions_reproduce_original_probabilities_and_labels(nets, golden, name, uint8_frames, optimize):
+@pytest.mark.parametrize('optimize,conv_algorithm', [(True, 'winograd'), (True, 'direct'), (False, 'direct')],
+                         ids=['optimized-winograd', 'optimized-direct', 'reference'])
+def test_interactions_reproduce_original_probabilities_and_labels(nets, golden, name, uint8_frames, optimize,
+                                                                   conv_algorithm):
     g = golden(name)
     cfg = g['config']
     images = g['frames_u8'] if uint8_frames else normalize_u8(g['frames_u8']).unsqueeze(0)
-    core = InferenceCore(*nets, images, cfg['k'], mem_freq=cfg['mem_freq'], optimize=optimize)
+    core = InferenceCore(*nets, images, cfg['k'], mem_freq=cfg['mem_freq'], optimize=optimize,
+                         conv_algorithm=conv_algorithm)
+    if optimize:
+        assert (core.net.kv_q_f16.__class__.__name__ == 'WinogradKeyValue') == (conv_algorithm == 'winograd')
     assert core.pad == tuple(cfg['pad'])
     with torch.no_grad():
         for step in g['steps']:

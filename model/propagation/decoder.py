@@ -1,8 +1,6 @@
 """Decoder of the propagation module: compress the read-out, upsample with query skip features."""
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -45,18 +43,6 @@ class UpsampleBlock(nn.Module):
         return self.merge(self.skip(skip), up)
 
 
-class DecoderQuery(NamedTuple):
-    """Everything of the decoder that depends on the query frame only, computed once per frame.
-
-    s8/s4: processed skip features [1, C, H/8 or H/4, ...]; conv1_v / shortcut_v: the query-value half of the
-    first block's conv1 (on ReLU(v16)) and of its shortcut (on v16), biases included, [1, dims[0], h, w].
-    """
-    s8: torch.Tensor
-    s4: torch.Tensor
-    conv1_v: torch.Tensor
-    shortcut_v: torch.Tensor
-
-
 class Decoder(nn.Module):
     """[read-out, query value] at 1/16 -> per-object logits at full (padded) resolution."""
 
@@ -69,32 +55,11 @@ class Decoder(nn.Module):
 
     def forward(self, f16: torch.Tensor, f8: torch.Tensor, f4: torch.Tensor) -> torch.Tensor:
         """f16 [B,indim,h,w]; f8/f4 with batch 1 or B -> logits [B,1,16h,16w]."""
-        return self._upsample_and_predict(self.compress(f16), self.up_16_8.skip(f8), self.up_8_4.skip(f4))
+        return self.upsample_and_predict(self.compress(f16), self.up_16_8.skip(f8), self.up_8_4.skip(f4))
 
-    def _upsample_and_predict(self, x: torch.Tensor, s8: torch.Tensor, s4: torch.Tensor) -> torch.Tensor:
+    def upsample_and_predict(self, x: torch.Tensor, s8: torch.Tensor, s4: torch.Tensor) -> torch.Tensor:
+        """Compressed features x [B,dims[0],h,w] + processed skips s8/s4 (batch 1 or B) -> logits [B,1,16h,16w]."""
         x = self.up_16_8.merge(s8, x)
         x = self.up_8_4.merge(s4, x)
         x = self.pred(F.relu(x))
         return F.interpolate(x, scale_factor=4, mode='bilinear', align_corners=False)
-
-    # -- inference split: query-only parts once per frame, the read-out-dependent rest per object and pass ------
-    def query_parts(self, v16: torch.Tensor, f8: torch.Tensor, f4: torch.Tensor) -> DecoderQuery:
-        """Precompute the query-only work; v16 [1,Cv,h,w] is the second half of the decoder input."""
-        cv = v16.shape[1]
-        block = self.compress
-        if block.downsample is None:
-            raise ValueError('the split decoder needs a projection shortcut in `compress` (indim != dims[0])')
-        conv1_v = F.conv2d(F.relu(v16), block.conv1.weight[:, -cv:], block.conv1.bias, padding=1)
-        shortcut_v = F.conv2d(v16, block.downsample.weight[:, -cv:], block.downsample.bias, padding=1)
-        return DecoderQuery(self.up_16_8.skip(f8), self.up_8_4.skip(f4), conv1_v, shortcut_v)
-
-    def decode(self, readout: torch.Tensor, q: DecoderQuery) -> torch.Tensor:
-        """readout [K,Cv,h,w] + precomputed query parts -> logits [K,1,16h,16w]; equals forward(cat[readout, v16]).
-
-        conv(cat[r, v]) = conv_r(r) + conv_v(v): only the read-out halves of the first block run per object.
-        """
-        cv = readout.shape[1]
-        block = self.compress
-        h = F.relu(F.conv2d(F.relu(readout), block.conv1.weight[:, :cv], None, padding=1) + q.conv1_v)
-        shortcut = F.conv2d(readout, block.downsample.weight[:, :cv], None, padding=1) + q.shortcut_v
-        return self._upsample_and_predict(block.conv2(h) + shortcut, q.s8, q.s4)

@@ -1,0 +1,120 @@
+"""Winograd F(4x4,3x3) convolutions equal the direct ones and replace exactly the convs they should."""
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from inference import InferenceCore
+from inference.benchmark import one_hot, synthetic_clip
+from inference.optimize import optimize_for_inference
+from inference.winograd import WinogradConv2d, WinogradKeyValue, is_eligible, winograd_is_faster
+from model.fusion import FusionNet
+from model.propagation import PropagationNetwork
+from model.propagation.encoders import KeyValue
+
+
+def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b).abs().max() / b.abs().max()).item()
+
+
+@torch.no_grad()
+@pytest.mark.parametrize('n,cin,cout,h,w', [(1, 16, 8, 5, 7), (2, 32, 24, 15, 27), (1, 8, 1, 1, 1), (3, 4, 4, 8, 12),
+                                            (1, 64, 64, 30, 54)])
+@pytest.mark.parametrize('relu_input', [False, True])
+@pytest.mark.parametrize('bias', [True, False])
+def test_winograd_conv_equals_the_direct_conv(n, cin, cout, h, w, relu_input, bias):
+    torch.manual_seed(cin + h)
+    conv = nn.Conv2d(cin, cout, 3, padding=1, bias=bias)
+    x = torch.randn(n, cin, h, w)
+    ref = conv(F.relu(x) if relu_input else x)
+    out = WinogradConv2d(conv, relu_input=relu_input)(x)
+    assert out.shape == ref.shape and out.is_contiguous(memory_format=torch.channels_last)
+    assert rel_err(out, ref) < 2e-5  # float32 Winograd error, ~1e-5 of the output scale at most
+    channels_last_input = x.contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(WinogradConv2d(conv, relu_input)(channels_last_input), out, rtol=0, atol=0)
+
+
+@torch.no_grad()
+def test_fused_key_value_projection_equals_the_two_convs():
+    kv = KeyValue(64, 16, 32)
+    x = torch.randn(2, 64, 7, 10)
+    keys, values = kv(x)
+    wk, wv = WinogradKeyValue(kv.key_proj, kv.val_proj)(x)
+    assert wk.is_contiguous() and wv.is_contiguous()
+    assert rel_err(wk, keys) < 2e-5 and rel_err(wv, values) < 2e-5
+
+
+def test_only_plain_3x3_stride_1_convs_are_eligible():
+    assert is_eligible(nn.Conv2d(4, 4, 3, padding=1))
+    for conv in (nn.Conv2d(4, 4, 3, padding=1, stride=2), nn.Conv2d(4, 4, 1), nn.Conv2d(4, 4, 3, padding=2, dilation=2),
+                 nn.Conv2d(4, 4, 3, padding=1, groups=2), nn.Conv2d(4, 4, 3, padding=1, padding_mode='reflect'),
+                 nn.Conv2d(4, 4, 3)):
+        assert not is_eligible(conv)
+    with pytest.raises(ValueError, match='stride-1'):
+        WinogradConv2d(nn.Conv2d(4, 4, 3, padding=1, stride=2))
+
+
+@pytest.fixture(scope='module')
+def light_net():
+    torch.manual_seed(0)
+    return PropagationNetwork(arch='resnet18', key_dim=16, value_dim=32, decoder_dims=(32, 16, 16)).eval()
+
+
+def winograd_count(fast) -> int:
+    return sum(isinstance(m, WinogradConv2d) for m in [*fast.net.modules(), *fast.decoder.modules()])
+
+
+@torch.no_grad()
+def test_winograd_mode_converts_the_decoder_and_projections_and_leaves_the_loaded_net_untouched(light_net):
+    before = {k: v.clone() for k, v in light_net.state_dict().items()}
+    fast = optimize_for_inference(light_net, (64, 96), 'winograd')
+    # key/value projections (2 fused convs each), split first block (4 + conv2), up_16_8 (skip conv, skip ResBlock,
+    # out ResBlock with its shortcut), up_8_4 (the same without the shortcut), pred
+    assert isinstance(fast.net.kv_q_f16, WinogradKeyValue) and isinstance(fast.net.kv_m_f16, WinogradKeyValue)
+    assert fast.winograd_convs == 2 * 2 + 5 + 6 + 5 + 1 == winograd_count(fast) + 2
+    assert not any(isinstance(m, WinogradConv2d) for m in light_net.modules())
+    assert isinstance(light_net.kv_q_f16, KeyValue) and isinstance(light_net.decoder.pred, nn.Conv2d)
+    assert all(torch.equal(light_net.state_dict()[k], v) for k, v in before.items())
+    assert optimize_for_inference(light_net, (64, 96), 'direct').winograd_convs == 0
+
+
+@torch.no_grad()
+def test_auto_mode_times_each_conv_shape_once_and_keeps_the_result(light_net, monkeypatch):
+    import inference.optimize as optimize
+    calls = []
+
+    def fake_timing(conv, h, w):  # Winograd "wins" for wide convs only, as measured on a real CPU
+        calls.append((conv.in_channels, conv.out_channels, h, w))
+        return conv.in_channels >= 32
+    monkeypatch.setattr(optimize, 'winograd_is_faster', fake_timing)
+    monkeypatch.setattr(optimize, '_FASTER', {})
+    fast = optimize_for_inference(light_net, (64, 96), 'auto')
+    assert len(calls) == len(set(calls))  # one timing per shape
+    assert isinstance(fast.decoder.conv1_r, WinogradConv2d) and not isinstance(fast.decoder.decoder.pred,
+                                                                               WinogradConv2d)
+    n = len(calls)
+    optimize_for_inference(light_net, (64, 96), 'auto')
+    assert len(calls) == n  # cached for the process
+    assert all(h == 64 // 16 and w == 96 // 16 for c_in, c_out, h, w in calls if c_out == 16 + 32)  # KV at 1/16
+
+
+@torch.no_grad()
+def test_real_timing_returns_a_decision():
+    assert winograd_is_faster(nn.Conv2d(8, 8, 3, padding=1), 8, 8) in (True, False)
+
+
+@torch.no_grad()
+def test_winograd_core_equals_the_direct_core(light_net):
+    frames, labels = synthetic_clip(t=6, h=40, w=56, k=2)
+    fusion = FusionNet().eval()
+    cores = [InferenceCore(light_net, fusion, frames, 2, mem_freq=2, conv_algorithm=a) for a in ('winograd', 'direct')]
+    for idx in (0, 5):
+        outs = [core.interact(one_hot(labels[idx], 2), idx) for core in cores]
+        assert (outs[0] != outs[1]).mean() <= 0.005
+    torch.testing.assert_close(cores[0].prob, cores[1].prob, rtol=0, atol=1e-4)
+
+
+def test_unknown_conv_algorithm_is_refused(light_net):
+    with pytest.raises(ValueError, match='conv_algorithm'):
+        InferenceCore(light_net, None, torch.zeros(2, 32, 32, 3, dtype=torch.uint8), 1, fusion='none',
+                      conv_algorithm='fft')
