@@ -35,6 +35,11 @@ log = logging.getLogger(__name__)
 # Sub-seeds of the three sets: (seed, SET_ID, index) seeds one item.
 STATIC_SET, VOS_SET, DAVIS_SET = 0, 1, 2
 JPEG_QUALITY = 92
+# Colour saturation ranges (OpenCV HSV, 0..255) of (objects, background + clutter). The default look draws both
+# from one range, so objects are told from clutter only by how they move and by their texture; the salient look
+# separates them by saturation, which from-scratch networks learn within CPU minutes (the quickstart's data).
+DEFAULT_SATURATION = ((60, 255), (60, 255))
+SALIENT_SATURATION = ((170, 255), (0, 45))
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,8 @@ class SyntheticConfig:
     min_objects: int = 1
     max_objects: int = 3
     motion: float = 1.0
+    clutter: tuple[int, int] = (2, 6)  # unlabelled object-like shapes in each background: min, max
+    salient: bool = False  # objects in saturated colours, background and clutter desaturated (see SALIENT)
     workers: int = 1
 
     def __post_init__(self) -> None:
@@ -63,6 +70,7 @@ class SyntheticConfig:
             'davis_scribbles must be in 1..999': 1 <= self.davis_scribbles <= 999,
             'need 1 <= min_objects <= max_objects <= 254': 1 <= self.min_objects <= self.max_objects <= 254,
             'motion must be >= 0': self.motion >= 0,
+            'need 0 <= clutter[0] <= clutter[1]': 0 <= self.clutter[0] <= self.clutter[1],
             'workers must be >= 1': self.workers >= 1,
         }
         bad = [msg for msg, ok in checks.items() if not ok]
@@ -86,15 +94,16 @@ def _fractal_noise(rng: np.random.Generator, h: int, w: int, coarsest: int, octa
     return acc / max(float(acc.max()), 1e-6)
 
 
-def _random_colours(rng: np.random.Generator, n: int) -> np.ndarray:
-    """n saturated-ish random RGB colours [n,3] float32 in 0..255 (random hue, saturation, value)."""
-    hsv = np.stack([rng.uniform(0, 180, n), rng.uniform(60, 255, n), rng.uniform(70, 250, n)], 1)
+def _random_colours(rng: np.random.Generator, n: int, saturation: tuple[float, float] = (60, 255)) -> np.ndarray:
+    """n random RGB colours [n,3] float32 in 0..255 (random hue, saturation in the given range, value)."""
+    hsv = np.stack([rng.uniform(0, 180, n), rng.uniform(*saturation, n), rng.uniform(70, 250, n)], 1)
     return cv2.cvtColor(hsv.astype(np.uint8)[None], cv2.COLOR_HSV2RGB)[0].astype(np.float32)
 
 
-def make_texture(rng: np.random.Generator, h: int, w: int, scale: float) -> np.ndarray:
+def make_texture(rng: np.random.Generator, h: int, w: int, scale: float,
+                 saturation: tuple[float, float] = (60, 255)) -> np.ndarray:
     """An image-like texture [h,w,3] uint8: colour blends of noise, stripes or spots, with shading and grain."""
-    c = _random_colours(rng, 3)
+    c = _random_colours(rng, 3, saturation)
     base = _fractal_noise(rng, h, w, coarsest=scale)
     kind = rng.integers(3)
     if kind == 0:  # mottled: three colours blended by noise
@@ -164,7 +173,7 @@ class _Sprite:
 
 
 def _make_sprite(rng: np.random.Generator, frames: int, h: int, w: int, centre: np.ndarray,
-                 motion: float) -> _Sprite:
+                 motion: float, saturation: tuple[float, float]) -> _Sprite:
     """A textured object with a random size, start pose, path, spin, scaling and deformation."""
     size = int(rng.uniform(0.35, 0.7) * min(h, w)) | 1
     t = np.arange(frames, dtype=np.float64)
@@ -177,7 +186,7 @@ def _make_sprite(rng: np.random.Generator, frames: int, h: int, w: int, centre: 
     fields = [np.stack([cv2.resize(rng.standard_normal((4, 4)).astype(np.float32), (size, size),
                                    interpolation=cv2.INTER_CUBIC) for _ in range(2)]) for _ in range(2)]
     deform = 0.05 * size * motion * np.sin(rng.uniform(0.1, 0.4) * t + rng.uniform(0, 2 * np.pi))
-    return _Sprite(make_texture(rng, size, size, scale=size / 3), make_shape(rng, size), poses,
+    return _Sprite(make_texture(rng, size, size, scale=size / 3, saturation=saturation), make_shape(rng, size), poses,
                    fields[0], fields[1], deform)
 
 
@@ -205,33 +214,39 @@ def _camera(rng: np.random.Generator, frames: int, h: int, w: int, margin: int, 
             for i in range(frames)]
 
 
-def _background(rng: np.random.Generator, h: int, w: int, clutter: int) -> np.ndarray:
+def _background(rng: np.random.Generator, h: int, w: int, clutter: int,
+                saturation: tuple[float, float] = (60, 255)) -> np.ndarray:
     """A large textured world [h,w,3] with unlabelled static clutter shapes pasted in."""
-    world = make_texture(rng, h, w, scale=rng.uniform(0.15, 0.4) * min(h, w)).astype(np.float32)
+    world = make_texture(rng, h, w, scale=rng.uniform(0.15, 0.4) * min(h, w), saturation=saturation)
+    world = world.astype(np.float32)
     for _ in range(clutter):
         size = int(rng.uniform(0.1, 0.3) * min(h, w)) | 1
         y, x = int(rng.integers(0, h - size)), int(rng.integers(0, w - size))
         alpha = cv2.GaussianBlur(make_shape(rng, size), (0, 0), 1.5)[..., None]
-        patch = make_texture(rng, size, size, scale=size / 3).astype(np.float32)
+        patch = make_texture(rng, size, size, scale=size / 3, saturation=saturation).astype(np.float32)
         world[y:y + size, x:x + size] = world[y:y + size, x:x + size] * (1 - alpha) + patch * alpha
     return world.astype(np.uint8)
 
 
 def render_video(rng: np.random.Generator, frames: int, height: int, width: int, num_objects: int,
-                 motion: float = 1.0, start_inside: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                 motion: float = 1.0, start_inside: bool = True, clutter: tuple[int, int] = (2, 6),
+                 salient: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Render one video: uint8 RGB [T,H,W,3] and labels [T,H,W] (0 = background, 1..K in depth order).
 
     start_inside=False lets objects start anywhere near the view (some enter later or leave).
+    clutter: how many unlabelled shapes the background gets (min, max); salient: the SALIENT_SATURATION look.
     """
+    object_sat, background_sat = SALIENT_SATURATION if salient else DEFAULT_SATURATION
     margin = int(0.35 * max(height, width))
-    world = _background(rng, height + 2 * margin, width + 2 * margin, clutter=int(rng.integers(2, 7)))
+    world = _background(rng, height + 2 * margin, width + 2 * margin,
+                        clutter=int(rng.integers(clutter[0], clutter[1] + 1)), saturation=background_sat)
     cams = _camera(rng, frames, height, width, margin, motion)
     spread = 0.35 if start_inside else 0.7
     sprites = []
     for _ in range(num_objects):
         start = np.array([margin + width * (0.5 + rng.uniform(-spread, spread)),
                           margin + height * (0.5 + rng.uniform(-spread, spread))])
-        sprites.append(_make_sprite(rng, frames, height, width, start, motion))
+        sprites.append(_make_sprite(rng, frames, height, width, start, motion, object_sat))
     gain = 1 + 0.12 * np.sin(rng.uniform(0.05, 0.2) * np.arange(frames) + rng.uniform(0, 6))  # lighting drift
     video = np.empty((frames, height, width, 3), np.uint8)
     labels = np.zeros((frames, height, width), np.uint8)
@@ -249,10 +264,12 @@ def render_video(rng: np.random.Generator, frames: int, height: int, width: int,
     return video, labels
 
 
-def render_static(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+def render_static(rng: np.random.Generator, height: int, width: int, clutter: tuple[int, int] = (2, 6),
+                  salient: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """One salient-object image: uint8 RGB [H,W,3] and binary mask [H,W] (1 = object, unlabelled clutter around)."""
     for _ in range(20):  # the object may fall mostly outside the view: redraw
-        video, labels = render_video(rng, 1, height, width, num_objects=1, motion=0.0)
+        video, labels = render_video(rng, 1, height, width, num_objects=1, motion=0.0, clutter=clutter,
+                                     salient=salient)
         if (labels[0] > 0).mean() >= 0.02:
             break
     return video[0], (labels[0] > 0).astype(np.uint8)
@@ -347,7 +364,7 @@ def _render_with_retries(rng: np.random.Generator, cfg: SyntheticConfig, frames:
     min_area = max(30, int(0.004 * cfg.height * cfg.width))
     for _ in range(20):
         video, labels = render_video(rng, frames, cfg.height, cfg.width, num_objects, cfg.motion,
-                                     start_inside=require_all_at_start)
+                                     start_inside=require_all_at_start, clutter=cfg.clutter, salient=cfg.salient)
         first = [(labels[0] == k).sum() for k in range(1, num_objects + 1)]
         if (min(first) if require_all_at_start else max(first)) >= min_area:
             return video, labels
@@ -357,7 +374,7 @@ def _render_with_retries(rng: np.random.Generator, cfg: SyntheticConfig, frames:
 
 def write_static_item(cfg: SyntheticConfig, root: Path, index: int) -> None:
     """static/<index>.jpg + <index>.png ('L', 0/255)."""
-    image, mask = render_static(_rng(cfg, STATIC_SET, index), cfg.height, cfg.width)
+    image, mask = render_static(_rng(cfg, STATIC_SET, index), cfg.height, cfg.width, cfg.clutter, cfg.salient)
     _save_jpg(root / f'{index:05d}.jpg', image)
     Image.fromarray(mask * 255).save(root / f'{index:05d}.png')
 

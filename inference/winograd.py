@@ -15,9 +15,26 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# G of F(4x4, 3x3) with interpolation points 0, ±1, ±2, ∞ (B^T and A^T are applied as explicit sums below).
+# Transform matrices of F(4x4, 3x3) with interpolation points 0, ±1, ±2, ∞.
+_BT = torch.tensor([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                    [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=torch.float64)
 _G = torch.tensor([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
                    [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], dtype=torch.float64)
+_AT = torch.tensor([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
+                   dtype=torch.float64)
+# Both 2-D tile transforms as one matrix each, so that a transform is a single matmul over all tiles and channels:
+# V[a*6+b] = sum_rc B^T[a,r] B^T[b,c] d[r*6+c]  and  Y[i*4+j] = sum_ab A^T[i,a] A^T[j,b] M[a*6+b].
+_KRON_B = torch.kron(_BT, _BT)  # [36, 36]
+_KRON_A = torch.kron(_AT, _AT)  # [16, 36]
+_MATRICES: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _transforms(like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Kronecker transform matrices in like's dtype and device (made once per dtype/device)."""
+    key = (like.dtype, like.device)
+    if key not in _MATRICES:
+        _MATRICES[key] = (_KRON_B.to(like.device, like.dtype), _KRON_A.to(like.device, like.dtype))
+    return _MATRICES[key]
 
 
 def is_eligible(conv: nn.Module) -> bool:
@@ -34,28 +51,6 @@ def transform_weight(weight: torch.Tensor) -> torch.Tensor:
     return u.reshape(36, weight.shape[1], weight.shape[0]).to(weight.dtype).contiguous()
 
 
-def _input_rows(d: list[torch.Tensor], out: torch.Tensor) -> None:
-    """out[a] = sum_r B^T[a, r] d[r] for the six rows of B^T, with shared partial sums (12 passes instead of 22)."""
-    torch.add(d[4], d[2], alpha=-5, out=out[0]).add_(d[0], alpha=4)      # 4 d0 - 5 d2 + d4
-    p, q = torch.add(d[4], d[2], alpha=-4), torch.add(d[3], d[1], alpha=-4)
-    torch.add(p, q, out=out[1])                                          # -4 d1 - 4 d2 + d3 + d4
-    torch.sub(p, q, out=out[2])                                          # 4 d1 - 4 d2 - d3 + d4
-    r, s = torch.sub(d[4], d[2]), torch.sub(d[3], d[1])
-    torch.add(r, s, alpha=2, out=out[3])                                 # -2 d1 - d2 + 2 d3 + d4
-    torch.add(r, s, alpha=-2, out=out[4])                                # 2 d1 - d2 - 2 d3 + d4
-    torch.add(d[5], d[3], alpha=-5, out=out[5]).add_(d[1], alpha=4)      # 4 d1 - 5 d3 + d5
-
-
-def _output_rows(m: list[torch.Tensor], out: list[torch.Tensor]) -> None:
-    """out[i] = sum_a A^T[i, a] m[a] for the four rows of A^T."""
-    a, b = m[1] + m[2], m[1] - m[2]
-    c, d = m[3] + m[4], m[3] - m[4]
-    torch.add(m[0], a, out=out[0]).add_(c)                               # m0 + m1 + m2 + m3 + m4
-    torch.add(b, d, alpha=2, out=out[1])                                 # m1 - m2 + 2 (m3 - m4)
-    torch.add(a, c, alpha=4, out=out[2])                                 # m1 + m2 + 4 (m3 + m4)
-    torch.add(b, d, alpha=8, out=out[3]).add_(m[5])                      # m1 - m2 + 8 (m3 - m4) + m5
-
-
 def winograd_conv3x3(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None, relu_input: bool = False
                      ) -> torch.Tensor:
     """conv2d(relu(x) if relu_input else x, g, bias, padding=1) for x [N,C,H,W] and u = transform_weight(g).
@@ -66,26 +61,30 @@ def winograd_conv3x3(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None
     k = u.shape[2]
     th, tw = -(-h // 4), -(-w // 4)  # output tiles
     hp, wp = 4 * th + 2, 4 * tw + 2
-    xp = x.new_zeros(n, hp, wp, c)  # zero-padded NHWC copy (padding 1 before, >= 1 after)
+    xp = x.new_empty(n, hp, wp, c)  # zero-padded NHWC copy (padding 1 before, >= 1 after): zero the border only
+    xp[:, 0].zero_(), xp[:, h + 1:].zero_(), xp[:, 1:h + 1, 0].zero_(), xp[:, 1:h + 1, w + 1:].zero_()
     src = x.permute(0, 2, 3, 1)
     if relu_input:
         torch.clamp(src, min=0, out=xp[:, 1:h + 1, 1:w + 1])
     else:
         xp[:, 1:h + 1, 1:w + 1] = src
-    # input transform B^T d B: rows (stride-4 views of the padded image), then columns -> V [6, 6, N, th, tw, C]
-    rows = x.new_empty(6, n, th, wp, c)
-    _input_rows([xp[:, r:r + 4 * th:4] for r in range(6)], rows)
-    v = x.new_empty(6, 6, n, th, tw, c)
-    _input_rows([rows[:, :, :, j:j + 4 * tw:4] for j in range(6)], v.transpose(0, 1))
-    m = torch.bmm(v.view(36, n * th * tw, c), u).view(6, 6, n, th, tw, k)  # [36, tiles, C_out]
-    # output transform A^T M A: over the first tile axis, then the second, into [N, th, 4, tw, 4, C_out]
-    cols = x.new_empty(4, 6, n, th, tw, k)
-    _output_rows(list(m), list(cols))
-    y = x.new_empty(n, th, 4, tw, 4, k)
-    for i in range(4):
-        _output_rows(list(cols[i]), [y[:, :, i, :, j] for j in range(4)])
-    y = y.view(n, 4 * th, 4 * tw, k)[:, :h, :w]
-    y = y + bias if bias is not None else y.contiguous()
+    kron_b, kron_a = _transforms(x)
+    # input transform: the 36 values of every 6x6 tile (overlapping stride-4 windows: one gathering copy), then
+    # V = kron(B^T, B^T) d for all tiles and channels at once: [36, N*th*tw*C]
+    sn, sh, sw, _ = xp.stride()
+    tiles = xp.as_strided((6, 6, n, th, tw, c), (sh, sw, sn, 4 * sh, 4 * sw, 1)).contiguous()
+    v = torch.mm(kron_b, tiles.view(36, -1))
+    m = torch.bmm(v.view(36, n * th * tw, c), u)  # the elementwise products, summed over C_in: [36, tiles, C_out]
+    # output transform Y = kron(A^T, A^T) M -> [4(i), 4(j), N, th, tw, C_out], written as [N, th, i, tw, j, C_out]
+    y = torch.mm(kron_a, m.view(36, -1)).view(4, 4, n, th, tw, k).permute(2, 3, 0, 4, 1, 5)
+    out = x.new_empty(n, th, 4, tw, 4, k)
+    if bias is None:
+        out.copy_(y)
+    else:
+        torch.add(y, bias, out=out)
+    y = out.view(n, 4 * th, 4 * tw, k)
+    if (4 * th, 4 * tw) != (h, w):
+        y = y[:, :h, :w].contiguous()
     return y.permute(0, 3, 1, 2)  # NCHW view of NHWC memory
 
 

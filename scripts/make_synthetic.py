@@ -26,8 +26,19 @@ HELP = {
     'min_objects': 'fewest annotated objects per video',
     'max_objects': 'most annotated objects per video',
     'motion': 'motion strength (object paths, spin, scaling, deformation, camera); 0 = still',
+    'clutter': 'unlabelled object-like shapes per background, MIN,MAX',
+    'salient': "objects in saturated colours on desaturated backgrounds (the quickstart's look)",
     'workers': 'worker processes (1 = in this process)',
 }
+
+
+def int_pair(text: str) -> tuple[int, int]:
+    """'2,6' -> (2, 6)."""
+    try:
+        lo, hi = (int(v) for v in text.split(','))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected MIN,MAX (two integers), got {text!r}') from None
+    return lo, hi
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,8 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('out', type=Path, help='output folder (gets static/, vos/, davis/ and config.json)')
     defaults = SyntheticConfig()
     for f in fields(SyntheticConfig):
-        parser.add_argument(f'--{f.name.replace("_", "-")}', type=type(getattr(defaults, f.name)),
-                            default=getattr(defaults, f.name), help=HELP[f.name])
+        flag, default = f'--{f.name.replace("_", "-")}', getattr(defaults, f.name)
+        if isinstance(default, bool):
+            parser.add_argument(flag, action='store_true', help=HELP[f.name])
+        else:
+            kind = int_pair if isinstance(default, tuple) else type(default)
+            parser.add_argument(flag, type=kind, default=default, help=HELP[f.name])
     return parser
 
 

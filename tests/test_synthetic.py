@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -102,6 +103,30 @@ def test_objects_move_so_copying_the_first_mask_is_a_poor_baseline():
     assert np.mean(scores) < 0.5
 
 
+def _saturation(video: np.ndarray) -> np.ndarray:
+    return np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2HSV)[..., 1] for f in video]).astype(np.float32)
+
+
+def test_salient_look_separates_objects_by_saturation_with_the_same_shapes_and_motion():
+    default = render_video(np.random.default_rng(7), 6, 96, 160, num_objects=2)
+    salient = render_video(np.random.default_rng(7), 6, 96, 160, num_objects=2, salient=True)
+    assert np.array_equal(default[1], salient[1])  # same objects, paths and occlusions: the same baseline
+    labels, sat = salient[1], _saturation(salient[0])
+    inner = np.stack([cv2.erode((lab > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0 for lab in labels])
+    outer = np.stack([cv2.dilate((lab > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) == 0 for lab in labels])
+    assert sat[inner].mean() > 2.5 * sat[outer].mean()
+    default_sat = _saturation(default[0])
+    assert default_sat[inner].mean() < 2 * default_sat[outer].mean()  # the default look does not separate them
+
+
+def test_clutter_count_is_configurable():
+    bare = render_video(np.random.default_rng(1), 1, 96, 160, num_objects=1, motion=0.0, clutter=(0, 0))[0][0]
+    busy = render_video(np.random.default_rng(1), 1, 96, 160, num_objects=1, motion=0.0, clutter=(12, 12))[0][0]
+    assert not np.array_equal(bare, busy)
+    with pytest.raises(ValueError, match='clutter'):
+        SyntheticConfig(clutter=(3, 1))
+
+
 def test_zero_motion_keeps_every_object_in_place():
     _, labels = render_video(np.random.default_rng(0), 3, 64, 96, num_objects=2, motion=0.0)
     assert (labels == labels[0]).all() and labels.max() >= 1
@@ -119,13 +144,18 @@ def test_invalid_config_and_non_empty_output_are_refused(tmp_path, tiny):
 def test_cli_generates_with_the_given_options(tmp_path):
     from scripts.make_synthetic import build_parser, main
     roots = main([str(tmp_path / 'cli'), '--height', '48', '--width', '64', '--static-images', '1', '--vos-videos',
-                  '1', '--vos-frames', '2', '--davis-train', '0', '--davis-val', '1', '--davis-frames', '3'])
+                  '1', '--vos-frames', '2', '--davis-train', '0', '--davis-val', '1', '--davis-frames', '3',
+                  '--clutter', '0,1', '--salient'])
     assert Image.open(roots['static'] / '00000.jpg').size == (64, 48)
+    config = json.loads((tmp_path / 'cli' / 'config.json').read_text())
+    assert config['salient'] is True and config['clutter'] == [0, 1]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([str(tmp_path / 'x'), '--clutter', '3'])
     assert len(list((roots['davis'] / 'Annotations' / '480p' / 'synth_val_000').glob('*.png'))) == 3
     help_text = build_parser().format_help()
     for option in ('--seed', '--height', '--width', '--static-images', '--vos-videos', '--vos-frames',
                    '--davis-train', '--davis-val', '--davis-frames', '--davis-scribbles', '--min-objects',
-                   '--max-objects', '--motion', '--workers'):
+                   '--max-objects', '--motion', '--clutter', '--salient', '--workers'):
         assert option in help_text
 
 
