@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import weakref
 from dataclasses import dataclass
 from typing import Literal
 
@@ -97,14 +98,28 @@ class InferenceNetwork:
     winograd_convs: int
 
 
+_LAST: dict[tuple, InferenceNetwork] = {}  # the latest optimised network, reused by the next video of its size
+
+
+def _state_key(net: nn.Module) -> tuple:
+    """Identity and tensor versions of net: changes when it is replaced or any parameter / buffer is modified."""
+    return id(net), net.training, tuple(t._version for t in [*net.parameters(), *net.buffers()])
+
+
 def optimize_for_inference(prop_net: PropagationNetwork, padded_size: tuple[int, int],
                            conv_algorithm: ConvAlgorithm = 'auto') -> InferenceNetwork:
     """Fold BatchNorm, split the decoder, and run the large 3x3 convs (decoder, key/value projections) with
     Winograd F(4x4,3x3) where it is faster: 'auto' times both algorithms once per conv shape at this video's
     feature sizes (CPU only; on CUDA cuDNN chooses), 'winograd' uses it for every such conv, 'direct' never.
+
+    The result is kept until the next call with another network, size or setting (or until prop_net is freed
+    or modified), so that consecutive videos of one size share it: transforming the weights takes seconds.
     """
     if conv_algorithm not in CONV_ALGORITHMS:
         raise ValueError(f'conv_algorithm must be one of {CONV_ALGORITHMS}, got {conv_algorithm!r}')
+    key = (_state_key(prop_net), tuple(padded_size), conv_algorithm, torch.get_num_threads())
+    if key in _LAST:
+        return _LAST[key]
     net = fold_batchnorm(prop_net)
     decoder = SplitDecoder(copy_modules(net.decoder), net.kv_q_f16.val_proj.out_channels)
     hp, wp = padded_size
@@ -132,4 +147,8 @@ def optimize_for_inference(prop_net: PropagationNetwork, padded_size: tuple[int,
                 setattr(parent, child, WinogradConv2d(conv))
                 count += 1
     log.debug('%d convolutions run with Winograd F(4x4,3x3)', count)
-    return InferenceNetwork(net, decoder, count)
+    fast = InferenceNetwork(net, decoder, count)
+    _LAST.clear()  # one cached network at most: a new size or network replaces it
+    _LAST[key] = fast
+    weakref.finalize(prop_net, _LAST.pop, key, None)  # and it goes with the network it was made from
+    return fast

@@ -88,14 +88,27 @@ def test_auto_mode_times_each_conv_shape_once_and_keeps_the_result(light_net, mo
         return conv.in_channels >= 32
     monkeypatch.setattr(optimize, 'winograd_is_faster', fake_timing)
     monkeypatch.setattr(optimize, '_FASTER', {})
+    monkeypatch.setattr(optimize, '_LAST', {})
     fast = optimize_for_inference(light_net, (64, 96), 'auto')
     assert len(calls) == len(set(calls))  # one timing per shape
     assert isinstance(fast.decoder.conv1_r, WinogradConv2d) and not isinstance(fast.decoder.decoder.pred,
                                                                                WinogradConv2d)
     n = len(calls)
+    optimize._LAST.clear()
     optimize_for_inference(light_net, (64, 96), 'auto')
-    assert len(calls) == n  # cached for the process
+    assert len(calls) == n  # timings are kept for the process
     assert all(h == 64 // 16 and w == 96 // 16 for c_in, c_out, h, w in calls if c_out == 16 + 32)  # KV at 1/16
+
+
+@torch.no_grad()
+def test_the_latest_optimised_network_is_reused_until_the_network_size_or_weights_change():
+    net = PropagationNetwork(arch='resnet18', key_dim=8, value_dim=16, decoder_dims=(16, 8, 8)).eval()
+    first = optimize_for_inference(net, (32, 48), 'winograd')
+    assert optimize_for_inference(net, (32, 48), 'winograd') is first
+    assert optimize_for_inference(net, (48, 48), 'winograd') is not first
+    again = optimize_for_inference(net, (48, 48), 'winograd')
+    net.decoder.pred.bias.add_(1)  # modified weights: the transformed copy is stale
+    assert optimize_for_inference(net, (48, 48), 'winograd') is not again
 
 
 @torch.no_grad()
