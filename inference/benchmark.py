@@ -90,7 +90,7 @@ def max_rss_mb() -> float:
 
 @torch.no_grad()
 def memory_probe(folder: Path, k: int, device: torch.device, optimize: bool = True,
-                 prob_storage: ProbStorage | None = None) -> dict:
+                 prob_storage: ProbStorage | None = None, cache_bytes: int | None = None) -> dict:
     """Peak memory of a first pass and a fusion pass over frames streamed from folder (run in a fresh process).
 
     The high-water mark is taken after building the networks (baseline) and after each pass, so that the
@@ -99,7 +99,10 @@ def memory_probe(folder: Path, k: int, device: torch.device, optimize: bool = Tr
     nets = build_networks(device)
     source = ImageFolder(folder)
     t, h, w = source.shape[:3]
-    opts = {} if optimize else dict(feature_cache_size=ORIGINAL_FEATURE_CACHE_FRAMES, feature_cache_bytes=None)
+    if optimize:
+        opts = {} if cache_bytes is None else {'feature_cache_bytes': cache_bytes}
+    else:
+        opts = dict(feature_cache_size=ORIGINAL_FEATURE_CACHE_FRAMES, feature_cache_bytes=cache_bytes)
     core = InferenceCore(*nets, source, k, device=device, optimize=optimize, prob_storage=prob_storage, **opts)
     out = {'t': t, 'size': f'{h}x{w}', 'k': k, 'mode': 'optimized' if optimize else 'reference',
            'prob_storage': core.probs.storage, 'baseline_peak_mb': max_rss_mb()}

@@ -9,6 +9,8 @@ run on this one, so this is what makes the decoder's large 3x3 convolutions abou
 """
 from __future__ import annotations
 
+import math
+import threading
 import time
 
 import torch
@@ -23,6 +25,7 @@ _G = torch.tensor([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 /
 _AT = torch.tensor([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
                    dtype=torch.float64)
 _MATRICES: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+_WORKSPACE = threading.local()  # reused intermediate buffers, see _scratch
 
 
 def _transforms(like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -49,6 +52,17 @@ def transform_weight(weight: torch.Tensor) -> torch.Tensor:
     return u.view(6, o, i, 6).permute(0, 3, 2, 1).reshape(36, i, o).contiguous()
 
 
+def _scratch(slot: int, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    """A reused buffer for intermediate `slot` (per thread, dtype and device): the transforms' large temporaries
+    would otherwise be fresh allocations on every call, whose page faults cost as much as the arithmetic."""
+    numel = math.prod(shape)
+    buffers = _WORKSPACE.__dict__.setdefault('buffers', {})
+    key = (slot, like.dtype, like.device)
+    if key not in buffers or buffers[key].numel() < numel:
+        buffers[key] = like.new_empty(numel)
+    return buffers[key][:numel].view(shape)
+
+
 def winograd_conv3x3(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None, relu_input: bool = False
                      ) -> torch.Tensor:
     """conv2d(relu(x) if relu_input else x, g, bias, padding=1) for x [N,C,H,W] and u = transform_weight(g).
@@ -58,8 +72,9 @@ def winograd_conv3x3(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None
     n, c, h, w = x.shape
     k = u.shape[2]
     th, tw = -(-h // 4), -(-w // 4)  # output tiles
-    hp, wp = 4 * th + 2, 4 * tw + 2
-    xp = x.new_empty(n, hp, wp, c)  # zero-padded NHWC copy (padding 1 before, >= 1 after): zero the border only
+    hp, wp, p = 4 * th + 2, 4 * tw + 2, n * th * tw
+    # zero-padded NHWC copy (padding 1 before, >= 1 after): zero the border only
+    xp = _scratch(0, (n, hp, wp, c), x)
     xp[:, 0].zero_(), xp[:, h + 1:].zero_(), xp[:, 1:h + 1, 0].zero_(), xp[:, 1:h + 1, w + 1:].zero_()
     src = x.permute(0, 2, 3, 1)
     if relu_input:
@@ -70,11 +85,14 @@ def winograd_conv3x3(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None
     # input transform: the 36 values of every 6x6 tile (overlapping stride-4 windows: one gathering copy), then
     # V = B^T d B as two matmuls over all tiles and channels at once (rows, then columns): [6, 6, N*th*tw*C]
     sn, sh, sw, _ = xp.stride()
-    tiles = xp.as_strided((6, 6, n, th, tw, c), (sh, sw, sn, 4 * sh, 4 * sw, 1)).contiguous()
-    v = torch.matmul(bt, torch.mm(bt, tiles.view(6, -1)).view(6, 6, -1))
-    m = torch.bmm(v.view(36, n * th * tw, c), u)  # the elementwise products, summed over C_in: [36, tiles, C_out]
+    tiles = _scratch(1, (6, 6 * p * c), x)
+    tiles.view(6, 6, n, th, tw, c).copy_(xp.as_strided((6, 6, n, th, tw, c), (sh, sw, sn, 4 * sh, 4 * sw, 1)))
+    rows = torch.mm(bt, tiles, out=_scratch(2, (6, 6 * p * c), x)).view(6, 6, p * c)
+    v = torch.matmul(bt, rows, out=_scratch(3, (6, 6, p * c), x))
+    m = torch.bmm(v.view(36, p, c), u, out=_scratch(1, (36, p, k), x))  # products summed over C_in: [36, tiles, C_out]
     # output transform Y = A^T M A -> [4(i), 4(j), N, th, tw, C_out], written as [N, th, i, tw, j, C_out]
-    y = torch.matmul(at, torch.mm(at, m.view(6, -1)).view(4, 6, -1)).view(4, 4, n, th, tw, k)
+    rows = torch.mm(at, m.view(6, 6 * p * k), out=_scratch(2, (4, 6 * p * k), x)).view(4, 6, p * k)
+    y = torch.matmul(at, rows, out=_scratch(3, (4, 4, p * k), x)).view(4, 4, n, th, tw, k)
     y = y.permute(2, 3, 0, 4, 1, 5)
     out = x.new_empty(n, th, 4, tw, 4, k)
     if bias is None:

@@ -32,7 +32,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument('--phases', default=','.join(PHASES), help=f'subset of {",".join(PHASES)}')
     p.add_argument('--repeats', type=int, default=1, help='repetitions (mode order alternates)')
     p.add_argument('--cache-mb', type=float, default=None,
-                   help='feature cache limit in MiB (default: 512 MiB optimised, 105 frames for the reference)')
+                   help='feature cache limit in MiB (default: 512 MiB optimised, 105 frames for the reference); '
+                        'also applies to --memory-vs-t')
     p.add_argument('--memory-vs-t', metavar='T1,T2,...',
                    help='instead of timing: peak memory of a first + fusion pass for each T, frames streamed from '
                         'PNG files, each T in a fresh process (optimised mode unless --mode reference)')
@@ -91,6 +92,8 @@ def memory_vs_t(args: argparse.Namespace) -> list[dict]:
                        '--threads', str(args.threads), '--device', args.device]
                 if args.prob_storage:
                     cmd += ['--prob-storage', args.prob_storage]
+                if args.cache_mb is not None:
+                    cmd += ['--cache-mb', str(args.cache_mb)]
                 out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             rows.append(json.loads(out.strip().splitlines()[-1]))
     print(f'peak memory (process high-water mark, MiB) of a first + fusion pass, frames streamed from disk, '
@@ -121,7 +124,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     device = torch.device(args.device)
     if args.memory_probe:
         row = memory_probe(Path(args.memory_probe), args.ks[0], device, optimize=args.mode != 'reference',
-                           prob_storage=args.prob_storage)
+                           prob_storage=args.prob_storage,
+                           cache_bytes=None if args.cache_mb is None else int(args.cache_mb * 2**20))
         print(json.dumps(row))
         return [row]
     logging.basicConfig(level=logging.INFO, format='%(message)s')

@@ -207,10 +207,11 @@ def test_pass_memory_reads_the_certain_committed_and_temporary_frames_in_order(t
 
 def test_benchmark_memory_vs_t_measures_each_clip_length_in_a_fresh_process(capsys):
     from scripts.benchmark import main
-    rows = main(['--memory-vs-t', '3,5', '--size', '32x48', '--prob-storage', 'disk'])
+    rows = main(['--memory-vs-t', '3,5', '--size', '32x48', '--prob-storage', 'disk', '--cache-mb', '0.3'])
     assert [r['t'] for r in rows] == [3, 5] and rows[0]['peak_vs_first_t'] == 1.0
     assert all(r['peak_mb'] >= r['first_pass_peak_mb'] >= r['baseline_peak_mb'] > 0 for r in rows)
     assert all(r['prob_storage'] == 'disk' and r['prob_mb'] == 0 for r in rows)
+    assert all(0 < r['feature_cache_mb'] <= 0.3 for r in rows)  # the cache limit reaches the probe process
     with pytest.raises(SystemExit):
         main(['--memory-vs-t', '2,30'])
     assert 'frame counts must be >= 3' in capsys.readouterr().err
