@@ -4,7 +4,7 @@
 Generates the synthetic sets, trains propagation (static -> two-object stage), S2M and fusion with the CPU recipes,
 evaluates semi-supervised propagation on held-out sequences against the copy-first-mask baseline and the untrained
 network, runs the real DAVIS interactive robot with scribbles and with clicks, and prints one table. Everything goes
-under --output (default runs/quickstart). `--fast` is the ~1-minute smoke version the tests run.
+under --output (default runs/quickstart). `--fast` is the ~3-minute smoke version the tests run.
 """
 from __future__ import annotations
 
@@ -56,10 +56,10 @@ class Plan:
 # default look, so the copy-first-mask baseline is unchanged), which from-scratch networks learn in CPU minutes.
 FULL = Plan(SyntheticConfig(height=120, width=216, static_images=200, vos_videos=40, vos_frames=16, davis_train=3,
                             davis_val=4, davis_frames=16, max_objects=2, salient=True),
-            prop_static_its=100, prop_video_its=300, s2m_its=150, fusion_its=100, rounds=8, estimate_min=14)
+            prop_static_its=100, prop_video_its=300, s2m_its=100, fusion_its=100, rounds=8, estimate_min=13)
 FAST = Plan(SyntheticConfig(height=96, width=160, static_images=24, vos_videos=8, vos_frames=10, davis_train=2,
                             davis_val=2, davis_frames=8, max_objects=2, salient=True),
-            prop_static_its=20, prop_video_its=30, s2m_its=20, fusion_its=10, rounds=3, estimate_min=1)
+            prop_static_its=20, prop_video_its=30, s2m_its=20, fusion_its=10, rounds=3, estimate_min=3)
 
 
 def final_weights(save_dir: Path, run_id: str, iterations: int) -> Path:
@@ -183,7 +183,7 @@ def print_table(result: dict) -> None:
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--output', type=Path, default=ROOT / 'runs' / 'quickstart', help='everything goes here')
-    p.add_argument('--fast', action='store_true', help="~1-minute smoke version (tiny data, few iterations)")
+    p.add_argument('--fast', action='store_true', help="~3-minute smoke version (tiny data, few iterations)")
     p.add_argument('--overwrite', action='store_true', help='replace the results of an earlier quickstart in --output')
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
