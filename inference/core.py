@@ -118,6 +118,7 @@ class InferenceCore:
         x = normalize_u8(x.to(self.device)) if self._u8 else x.to(self.device, torch.float32)
         return pad_divide_by(x.unsqueeze(0))[0]
 
+    @torch.no_grad()
     def query_features(self, ti: int) -> tuple[torch.Tensor, ...]:
         """(f8, f4, k16, v16) of frame ti (f16 is never needed); cached in reference mode with f16, as the
         original does, computed afresh when optimised (whose cache holds the decoder's query-only results, see _query)."""
@@ -175,6 +176,7 @@ class InferenceCore:
         return self.masks[ti] if padded else self.np_masks[ti]
 
     # -- interaction -------------------------------------------------------------------------------------------
+    @torch.no_grad()  # test-time state only: no autograd graph, whatever the caller's grad mode
     def interact(self, mask: torch.Tensor, idx: int, *, backward: bool = True, stop: int | None = None) -> np.ndarray:
         """Take a [K+1,1,H,W] mask (with background) for frame idx, propagate both ways, fuse; -> labels [T,H,W].
 

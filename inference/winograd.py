@@ -121,6 +121,8 @@ class WinogradConv2d(nn.Module):
         self.register_buffer('bias', None if conv.bias is None else conv.bias.detach().clone(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() and x.requires_grad:
+            raise RuntimeError('WinogradConv2d is inference-only (it has no backward): call it under torch.no_grad()')
         return winograd_conv3x3(x, self.u, self.bias, self.relu_input)
 
     def extra_repr(self) -> str:

@@ -44,6 +44,20 @@ def test_fused_key_value_projection_equals_the_two_convs():
     assert rel_err(wk, keys) < 2e-5 and rel_err(wv, values) < 2e-5
 
 
+def test_winograd_conv_refuses_inputs_that_need_gradients():
+    conv = WinogradConv2d(nn.Conv2d(4, 4, 3, padding=1))
+    with pytest.raises(RuntimeError, match='inference-only'):
+        conv(torch.randn(1, 4, 8, 8, requires_grad=True))
+
+
+def test_interact_needs_no_grad_mode_from_the_caller(light_net):
+    frames, labels = synthetic_clip(t=3, h=32, w=48, k=1)
+    core = InferenceCore(light_net, None, frames, 1, fusion='none', conv_algorithm='winograd')
+    with torch.enable_grad():
+        assert core.interact(one_hot(labels[0], 1), 0).shape == (3, 32, 48)
+    assert not core.prob.requires_grad
+
+
 def test_only_plain_3x3_stride_1_convs_are_eligible():
     assert is_eligible(nn.Conv2d(4, 4, 3, padding=1))
     for conv in (nn.Conv2d(4, 4, 3, padding=1, stride=2), nn.Conv2d(4, 4, 1), nn.Conv2d(4, 4, 3, padding=2, dilation=2),
