@@ -134,9 +134,11 @@ def optimize_for_inference(prop_net: PropagationNetwork, padded_size: tuple[int,
     count = 0
     for name in ('kv_q_f16', 'kv_m_f16'):
         kv: KeyValue = getattr(net, name)
+        if conv_algorithm == 'direct' or not (is_eligible(kv.key_proj) and is_eligible(kv.val_proj)):
+            continue
         fused = nn.Conv2d(kv.key_proj.in_channels, kv.key_proj.out_channels + kv.val_proj.out_channels, 3,
                           padding=1).to(kv.val_proj.weight.device)  # stands in for the fused conv in the timing
-        if is_eligible(kv.key_proj) and is_eligible(kv.val_proj) and chosen(fused, s16):
+        if chosen(fused, s16):
             setattr(net, name, WinogradKeyValue(kv.key_proj, kv.val_proj))
             count += 2
     d = decoder.decoder

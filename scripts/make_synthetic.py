@@ -56,11 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Path]:
-    args = vars(build_parser().parse_args(argv))
+    parser = build_parser()
+    args = vars(parser.parse_args(argv))
     logging.basicConfig(level=logging.INFO, format='%(message)s')
     out = args.pop('out')
+    try:
+        cfg = SyntheticConfig(**args)
+    except ValueError as e:
+        parser.error(str(e))
     start = time.perf_counter()
-    roots = generate(out, SyntheticConfig(**args))
+    roots = generate(out, cfg)
     logging.info('done in %.1f s: %s', time.perf_counter() - start, ', '.join(f'{k}={v}' for k, v in roots.items()))
     return roots
 

@@ -151,6 +151,8 @@ def test_cli_generates_with_the_given_options(tmp_path):
     assert config['salient'] is True and config['clutter'] == [0, 1]
     with pytest.raises(SystemExit):
         build_parser().parse_args([str(tmp_path / 'x'), '--clutter', '3'])
+    with pytest.raises(SystemExit):  # a config the generator refuses is a usage error, not a traceback
+        main([str(tmp_path / 'y'), '--clutter', '3,1'])
     assert len(list((roots['davis'] / 'Annotations' / '480p' / 'synth_val_000').glob('*.png'))) == 3
     help_text = build_parser().format_help()
     for option in ('--seed', '--height', '--width', '--static-images', '--vos-videos', '--vos-frames',
