@@ -6,6 +6,7 @@ that both see the same machine load.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import logging
 import os
@@ -13,18 +14,18 @@ import resource
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 from inference.core import ORIGINAL_FEATURE_CACHE_FRAMES, InferenceCore
 from inference.image_source import ImageFolder
-from inference.optimize import ConvAlgorithm, optimize_for_inference
+from inference.onednn import onednn_available
+from inference.optimize import ConvAlgorithm, InferenceNetwork, optimize_for_inference
 from inference.prob_store import ProbStorage
 from model.fusion import FusionNet
 from model.propagation import PropagationNetwork
@@ -32,7 +33,7 @@ from model.propagation import PropagationNetwork
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclasses.dataclass
 class PhaseResult:
     """One timed phase: wall time, frames propagated, counted dense FLOPs and memory."""
     mode: str
@@ -44,9 +45,9 @@ class PhaseResult:
     gflop: float
     peak_mb: float
     growth_mb_per_frame: float
-    ms_per_frame: float = field(init=False)
-    ms_per_frame_per_object: float = field(init=False)
-    gflops: float = field(init=False)
+    ms_per_frame: float = dataclasses.field(init=False)
+    ms_per_frame_per_object: float = dataclasses.field(init=False)
+    gflops: float = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
         self.ms_per_frame = 1000 * self.seconds / max(self.frames, 1)
@@ -172,17 +173,37 @@ def build_networks(device: torch.device, seed: int = 0) -> tuple[PropagationNetw
     return prop, fusion
 
 
-def _timed(mode: str, phase: str, k: int, frames: int, device: torch.device, fn) -> PhaseResult:
+def _packed_conv_flop(x_shape, *args, out_shape=None, **kwargs) -> int:
+    """FLOPs of oneDNN's fused convolution (inference.onednn), which FlopCounterMode does not know: its weight is
+    the 2nd argument, or the 3rd in the residual (binary) form."""
+    w_shape = args[1] if args[1] is not None and len(args[1]) == 4 else args[0]
+    return conv_flop_count(list(x_shape), list(w_shape), list(out_shape), transposed=False)
+
+
+FLOP_FORMULAS = {torch.ops.mkldnn._convolution_pointwise: _packed_conv_flop} if onednn_available(
+    torch.device('cpu')) else {}
+
+
+def _timed(mode: str, phase: str, k: int, frames: int, device: torch.device, fn, count_flops: bool = False
+           ) -> PhaseResult:
+    """Run fn once: wall and CPU time, peak memory, and (count_flops) its dense FLOPs. Counting intercepts every
+    op in Python (~25 % slower, more for many small ops): counted runs are for FLOPs only, never for timing."""
     mem = PeakMemory(device)
-    with mem.track(), FlopCounterMode(display=False) as flops:
+    with mem.track(), (FlopCounterMode(display=False, custom_mapping=FLOP_FORMULAS) if count_flops else contextlib.nullcontext()) as flops:
         start, cpu_start = time.perf_counter(), time.process_time()
         fn()
         if device.type == 'cuda':
             torch.cuda.synchronize(device)
         seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     growth = (mem.current() - mem.start) / max(frames, 1)
-    return PhaseResult(mode, phase, k, frames, seconds, cpu_seconds, flops.get_total_flops() / 1e9, mem.peak / 2**20,
-                       growth / 2**20)
+    gflop = flops.get_total_flops() / 1e9 if count_flops else 0.0
+    return PhaseResult(mode, phase, k, frames, seconds, cpu_seconds, gflop, mem.peak / 2**20, growth / 2**20)
+
+
+def with_flops(timed: list[PhaseResult], counted: list[PhaseResult]) -> list[PhaseResult]:
+    """The timed results with the FLOPs of the counted run of the same mode, phase and K (GFLOP/s from them)."""
+    gflop = {(r.mode, r.phase, r.k): r.gflop for r in counted}
+    return [dataclasses.replace(r, gflop=gflop.get((r.mode, r.phase, r.k), r.gflop)) for r in timed]
 
 
 def session_frames(t: int) -> list[int]:
@@ -193,8 +214,9 @@ def session_frames(t: int) -> list[int]:
 @torch.no_grad()
 def run_mode(mode: str, nets: tuple, frames: np.ndarray, labels: np.ndarray, k: int, device: torch.device,
              cache_bytes: int | None = None, phases: tuple[str, ...] = ('first', 'fusion', 'session'),
-             conv_algorithm: ConvAlgorithm = 'auto') -> list[PhaseResult]:
-    """Run the phases for one mode ('optimized' or 'reference') on a fresh InferenceCore each."""
+             conv_algorithm: ConvAlgorithm = 'auto', count_flops: bool = False) -> list[PhaseResult]:
+    """Run the phases for one mode ('optimized' or 'reference') on a fresh InferenceCore each (count_flops:
+    an untimed run that counts FLOPs, see _timed)."""
     t = len(frames)
     if mode == 'optimized':  # default limit unless one is given; the reference keeps the original's 105 frames
         opts = dict(device=device, optimize=True, conv_algorithm=conv_algorithm,
@@ -205,11 +227,11 @@ def run_mode(mode: str, nets: tuple, frames: np.ndarray, labels: np.ndarray, k: 
     results = []
     if 'first' in phases or 'fusion' in phases:
         core = InferenceCore(*nets, frames, k, **opts)
-        results.append(_timed(mode, 'first', k, t - 1, device, lambda: core.interact(one_hot(labels[0], k), 0)))
+        results.append(_timed(mode, 'first', k, t - 1, device, lambda: core.interact(one_hot(labels[0], k), 0), count_flops))
         if 'fusion' in phases and t > 2:
             shifted = np.roll(labels[t - 1], 3, axis=1)  # a corrected mask on the last frame
             results.append(_timed(mode, 'fusion', k, t - 2, device,
-                                  lambda: core.interact(one_hot(shifted, k), t - 1)))
+                                  lambda: core.interact(one_hot(shifted, k), t - 1), count_flops))
         del core
     if 'session' in phases:
         core = InferenceCore(*nets, frames, k, **opts)
@@ -219,16 +241,17 @@ def run_mode(mode: str, nets: tuple, frames: np.ndarray, labels: np.ndarray, k: 
         def session() -> None:
             for i in idx:
                 core.interact(one_hot(labels[i], k), i)
-        results.append(_timed(mode, 'session', k, n, device, session))
+        results.append(_timed(mode, 'session', k, n, device, session, count_flops))
     return results
 
 
-def winograd_selection(prop: PropagationNetwork, h: int, w: int, conv_algorithm: ConvAlgorithm) -> tuple[int, float]:
-    """(convs run with Winograd, seconds the start-up choice took) for frames of h x w (timings are cached per
-    process, so this is the cost the first InferenceCore of a video size pays)."""
+def prepare_optimized(prop: PropagationNetwork, h: int, w: int, conv_algorithm: ConvAlgorithm
+                      ) -> tuple[InferenceNetwork, float]:
+    """(the optimised network, seconds its preparation took: Winograd choice, weight transforms) for frames of
+    h x w; it is cached, so this is the cost the first InferenceCore of a video size pays."""
     start = time.perf_counter()
     fast = optimize_for_inference(prop, (-(-h // 16) * 16, -(-w // 16) * 16), conv_algorithm)
-    return fast.winograd_convs, time.perf_counter() - start
+    return fast, time.perf_counter() - start
 
 
 @torch.no_grad()
@@ -244,13 +267,15 @@ def run_s2m(frames: np.ndarray, k: int, device: torch.device, repeats: int = 3) 
     hp, wp = -(-h // 16) * 16, -(-w // 16) * 16
     x = torch.randn(k, 6, hp, wp, device=device)
     net(x)  # warm-up
-    return _timed('optimized', 's2m', k, repeats, device, lambda: [net(x) for _ in range(repeats)])
+    counted = _timed('optimized', 's2m', k, 1, device, lambda: net(x), count_flops=True)
+    timed = _timed('optimized', 's2m', k, repeats, device, lambda: [net(x) for _ in range(repeats)])
+    return dataclasses.replace(timed, gflop=counted.gflop * repeats)
 
 
 def summary_rows(results: list[PhaseResult]) -> list[dict]:
     """Results as dicts, plus the speed-up of each optimised phase over the median reference of the same phase and
     K, by wall time and by process CPU time (the latter is less disturbed by other processes on a shared machine)."""
-    rows = [asdict(r) for r in results]
+    rows = [dataclasses.asdict(r) for r in results]
     ref: dict[tuple, list[tuple[float, float]]] = {}
     for r in results:
         if r.mode == 'reference':

@@ -14,6 +14,7 @@ from typing import Literal
 import torch
 import torch.nn as nn
 
+from inference.onednn import onednn_available, pack_trunk
 from inference.split_decoder import SplitDecoder
 from inference.winograd import WinogradConv2d, WinogradKeyValue, is_eligible, winograd_is_faster
 from model.propagation import PropagationNetwork
@@ -92,10 +93,12 @@ def _winograd_wins(conv: nn.Conv2d, size: tuple[int, int]) -> bool:
 @dataclass
 class InferenceNetwork:
     """What the optimised InferenceCore runs: the folded propagation net (encoders, key/value projections,
-    attention) and its split decoder, with Winograd convolutions where chosen."""
+    attention) and its split decoder, with Winograd convolutions where chosen and, on the CPU, encoders whose
+    convs are packed oneDNN primitives with fused ReLU / residual add."""
     net: PropagationNetwork
     decoder: SplitDecoder
     winograd_convs: int
+    packed_encoders: bool
 
 
 _LAST: dict[tuple, InferenceNetwork] = {}  # the latest optimised network, reused by the next video of its size
@@ -111,6 +114,8 @@ def optimize_for_inference(prop_net: PropagationNetwork, padded_size: tuple[int,
     """Fold BatchNorm, split the decoder, and run the large 3x3 convs (decoder, key/value projections) with
     Winograd F(4x4,3x3) where it is faster: 'auto' times both algorithms once per conv shape at this video's
     feature sizes (CPU only; on CUDA cuDNN chooses), 'winograd' uses it for every such conv, 'direct' never.
+    On the CPU the two encoders' convs become oneDNN primitives with weights reordered for this size and their
+    ReLU / residual add fused (inference.onednn), whatever conv_algorithm says.
 
     The result is kept until the next call with another network, size or setting (or until prop_net is freed
     or modified), so that consecutive videos of one size share it: transforming the weights takes seconds.
@@ -124,7 +129,12 @@ def optimize_for_inference(prop_net: PropagationNetwork, padded_size: tuple[int,
     decoder = SplitDecoder(copy_modules(net.decoder), net.kv_q_f16.val_proj.out_channels)
     hp, wp = padded_size
     s16, s8, s4 = (hp // 16, wp // 16), (hp // 8, wp // 8), (hp // 4, wp // 4)
-    on_cpu = next(net.parameters()).device.type == 'cpu'
+    device = next(net.parameters()).device
+    on_cpu = device.type == 'cpu'
+    packed = onednn_available(device)
+    if packed:
+        for encoder in (net.rgb_encoder, net.mask_rgb_encoder):
+            pack_trunk(encoder, (1, encoder.conv1.in_channels, hp, wp))
 
     def chosen(conv: nn.Module, size: tuple[int, int]) -> bool:
         if conv_algorithm == 'direct' or not is_eligible(conv):
@@ -149,7 +159,7 @@ def optimize_for_inference(prop_net: PropagationNetwork, padded_size: tuple[int,
                 setattr(parent, child, WinogradConv2d(conv))
                 count += 1
     log.debug('%d convolutions run with Winograd F(4x4,3x3)', count)
-    fast = InferenceNetwork(net, decoder, count)
+    fast = InferenceNetwork(net, decoder, count, packed)
     _LAST.clear()  # one cached network at most: a new size or network replaces it
     _LAST[key] = fast
     weakref.finalize(prop_net, _LAST.pop, key, None)  # and it goes with the network it was made from

@@ -14,7 +14,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from inference.benchmark import (build_networks, memory_probe, run_mode, run_s2m, summary_rows,  # noqa: E402
-                                 synthetic_clip, winograd_selection, write_synthetic_folder)
+                                 synthetic_clip, prepare_optimized, with_flops, write_synthetic_folder)
 
 PHASES = ('first', 'fusion', 'session')
 
@@ -42,6 +42,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument('--memory-probe', metavar='FOLDER', help=argparse.SUPPRESS)  # one --memory-vs-t measurement
     p.add_argument('--conv-algorithm', choices=('auto', 'winograd', 'direct'), default='auto',
                    help="optimised mode's 3x3 convs: auto = Winograd where timed faster at this size (default)")
+    p.add_argument('--no-flops', action='store_true',
+                   help='skip the untimed FLOP-counting run of each mode (no GFLOP/s; a shorter warm-up instead)')
     p.add_argument('--no-s2m', action='store_true', help='skip the S2M timing')
     p.add_argument('--quick', action='store_true', help='tiny run (96x160, T=8, K=1, first+fusion) in < 1 minute')
     p.add_argument('--json', metavar='PATH', help="write results as JSON ('-' = stdout)")
@@ -139,17 +141,24 @@ def main(argv: list[str] | None = None) -> list[dict]:
     cache = None if args.cache_mb is None else int(args.cache_mb * 2**20)
     results = []
     if 'optimized' in modes:
-        count, seconds = winograd_selection(nets[0], args.h, args.w, args.conv_algorithm)
-        print(f'conv algorithm {args.conv_algorithm}: {count} convs run with Winograd F(4x4,3x3) '
-              f'(chosen in {seconds:.1f} s, once per process and video size)')
+        fast, seconds = prepare_optimized(nets[0], args.h, args.w, args.conv_algorithm)
+        encoders = 'oneDNN, weights pre-reordered, ReLU / residual fused' if fast.packed_encoders else 'plain convs'
+        print(f'conv algorithm {args.conv_algorithm}: {fast.winograd_convs} convs run with Winograd F(4x4,3x3); '
+              f'encoders: {encoders} (prepared in {seconds:.1f} s, once per process and video size)')
     for k in args.ks:
         frames, labels = synthetic_clip(args.frames, args.h, args.w, k)
-        for mode in modes:  # warm-up: kernel selection and allocator growth are not part of the timing
-            run_mode(mode, nets, frames[:3], labels[:3], k, device, cache, ('first', 'fusion'), args.conv_algorithm)
+        counted = []  # also the warm-up: kernel selection and allocator growth are not part of the timing
+        for mode in modes:
+            if args.no_flops:
+                run_mode(mode, nets, frames[:3], labels[:3], k, device, cache, ('first', 'fusion'), args.conv_algorithm)
+            else:
+                counted += run_mode(mode, nets, frames, labels, k, device, cache, args.phase_list,
+                                    args.conv_algorithm, count_flops=True)
+        timed = []
         for rep in range(args.repeats):
             for mode in (modes if rep % 2 == 0 else modes[::-1]):
-                results += run_mode(mode, nets, frames, labels, k, device, cache, args.phase_list,
-                                    args.conv_algorithm)
+                timed += run_mode(mode, nets, frames, labels, k, device, cache, args.phase_list, args.conv_algorithm)
+        results += with_flops(timed, counted)
         if not args.no_s2m:
             s2m = run_s2m(frames, k, device)
             if s2m is None:

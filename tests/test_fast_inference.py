@@ -3,17 +3,20 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch.utils.flop_counter import FlopCounterMode
 
 from inference import InferenceCore
-from inference.benchmark import one_hot, run_mode, synthetic_clip
+from inference.benchmark import FLOP_FORMULAS, one_hot, run_mode, synthetic_clip, with_flops
 from inference.feature_cache import LRUCache
 from inference.image_source import ImageFolder
+from inference.onednn import pack_trunk
 from inference.optimize import fold_batchnorm
 from inference.pass_memory import PassMemory
 from inference.prob_store import UINT16_MAX_ERROR, ProbStore
 from inference.split_decoder import SplitDecoder
 from model.fusion import FusionNet
 from model.propagation import PropagationNetwork
+from model.propagation.encoders import RGBEncoder
 from model.propagation.memory import MemoryReader
 
 
@@ -150,10 +153,26 @@ def test_image_folder_errors_name_the_path(tmp_path):
 def test_benchmark_phases_run_on_a_light_network_in_both_modes(nets, clip):
     frames, labels = clip
     for mode in ('optimized', 'reference'):
-        results = run_mode(mode, nets, frames, labels, 2, torch.device('cpu'))
-        assert [r.phase for r in results] == ['first', 'fusion', 'session']
-        assert all(r.seconds > 0 and r.gflop > 0 and r.peak_mb > 0 for r in results)
+        counted = run_mode(mode, nets, frames, labels, 2, torch.device('cpu'), count_flops=True)
+        timed = run_mode(mode, nets, frames, labels, 2, torch.device('cpu'))
+        assert [r.phase for r in timed] == ['first', 'fusion', 'session']
+        assert all(r.seconds > 0 and r.gflop == 0 and r.peak_mb > 0 for r in timed)  # timed runs count nothing
+        results = with_flops(timed, counted)
+        assert all(r.gflop == c.gflop > 0 and r.seconds == t.seconds for r, c, t in zip(results, counted, timed))
+        assert results[0].gflops == results[0].gflop / results[0].seconds
         assert results[0].frames == len(frames) - 1
+
+
+@torch.no_grad()
+def test_flop_count_includes_the_packed_onednn_convolutions():
+    encoder = fold_batchnorm(RGBEncoder('resnet18').eval())
+    image = torch.randn(1, 3, 32, 48)
+    with FlopCounterMode(display=False) as plain:
+        encoder(image)
+    pack_trunk(encoder, (1, 3, 32, 48))
+    with FlopCounterMode(display=False, custom_mapping=FLOP_FORMULAS) as packed:
+        encoder(image)
+    assert packed.get_total_flops() == plain.get_total_flops() > 0
 
 
 @pytest.mark.parametrize('storage', ['uint16', 'disk'])
