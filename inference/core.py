@@ -10,11 +10,13 @@ import torch
 
 from inference.feature_cache import LRUCache
 from inference.image_source import ImageFolder
+from inference.onednn import PackedFusionNet, onednn_available
 from inference.optimize import CONV_ALGORITHMS, ConvAlgorithm, optimize_for_inference
 from inference.pass_memory import PassMemory
 from inference.prob_store import ProbStorage, ProbStore
 from inference.split_decoder import DecoderQuery
 from model.aggregate import aggregate_wbg
+from model.fusion import FusionNet
 from model.propagation.memory import MemoryReader
 from util.image import normalize_u8
 from util.tensor_util import pad_divide_by, padding_for, unpad
@@ -37,15 +39,16 @@ class InferenceCore:
     optimize: False runs the simplest faithful computation, the original's: unfolded BatchNorm, dense top-k
     read-out, the cached (f16, f8, f4, k16, v16) of each frame, f8/f4/v16 expanded to K so that the decoder's
     query-only skip path runs once per object on every pass. True (default) folds BatchNorm, reads the top-k
-    entries directly, and caches each frame's query-only decoder work (once for all objects) instead;
-    results equal the reference within float rounding (well inside the golden tolerances).
+    entries directly, and caches each frame's query-only decoder work (once for all objects) instead; on the CPU
+    the encoders and the fusion network run as oneDNN primitives with fused ReLU / residual adds
+    (inference.onednn); results equal the reference within float rounding (well inside the golden tolerances).
     feature_cache_size / feature_cache_bytes: limits of the per-frame feature cache (frames / bytes, None = none);
     the default is 512 MiB, whatever the frame count (the original kept up to 105 frames: 1.3 GB at 240x432).
     prob_storage: how `prob` is kept (inference.prob_store): 'float32' (the original), 'uint16' (fixed point,
     |error| <= 7.6e-6, half the memory) or 'disk' (uint16 in a temporary file: memory independent of T).
     None = 'uint16' when optimised, 'float32' for the reference. `prob` always reads as float32 [K+1,T,1,Hp,Wp]
     (built on each access unless stored as float32); `prob_frame(ti)` reads one frame.
-    channels_last: run the fusion network channels-last (None = when optimised on the CPU, where it is ~3x faster;
+    channels_last: run the fusion network channels-last (None = when optimised on the CPU, where it is faster;
     the reference runs it as the original does, NCHW).
     conv_algorithm (optimised mode): 'auto' runs the decoder's and key/value projections' 3x3 convs with Winograd
     F(4x4,3x3) where a timing at this video's size finds it faster (CPU), 'winograd' always, 'direct' never.
@@ -93,6 +96,9 @@ class InferenceCore:
             self.net, self.decoder = prop_net, None
         self.reader = MemoryReader(prop_net.memory.top_k, gathered=True) if optimize else prop_net.memory
         self.channels_last = optimize and self.device.type == 'cpu' if channels_last is None else channels_last
+        self.fusion_forward = fusion_net  # the module _fuse runs: packed oneDNN convs when optimised on the CPU
+        if optimize and type(fusion_net) is FusionNet and onednn_available(self.device):
+            self.fusion_forward = PackedFusionNet(fusion_net, (1, 9, hp, wp))
         self.on_frame: Callable[[int], None] | None = None  # progress hook, called after each propagated frame
 
     def _check_images(self, images: torch.Tensor | np.ndarray | ImageFolder) -> torch.Tensor | ImageFolder:
@@ -246,7 +252,7 @@ class InferenceCore:
         time = torch.tensor([[nc, nr]], dtype=torch.float32, device=self.device).expand(k, 2)
         image = self.frame(ti).expand(k, -1, -1, -1)
         inputs = (image, prev[1:], curr[1:], attn)
-        if self.channels_last:  # the fusion net's full-resolution 3x3 convs run ~3x faster channels-last on CPU
+        if self.channels_last:  # the fusion net's full-resolution 3x3 convs run faster channels-last on CPU
             inputs = tuple(x.contiguous(memory_format=torch.channels_last) for x in inputs)
-        logits = self.fusion_net(*inputs, time)  # [K, 1, Hp, Wp]
+        logits = self.fusion_forward(*inputs, time)  # [K, 1, Hp, Wp]
         return aggregate_wbg(torch.sigmoid(logits).contiguous(), keep_bg=True)

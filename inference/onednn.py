@@ -3,13 +3,15 @@
 A plain nn.Conv2d call on the CPU reorders its weight into oneDNN's blocked layout on every call, and the ReLU and
 the residual add of each ResNet block are separate passes over the feature map. Here each conv of a (BN-folded)
 ResNet trunk keeps its weight pre-reordered for the video's input size, and runs as one oneDNN primitive with the
-ReLU, or the residual add and ReLU, applied in its epilogue: the same arithmetic, ~25 % less time per trunk.
+ReLU, or the residual add and ReLU, applied in its epilogue: the same arithmetic, ~20 % less time per trunk, and
+~25 % less for the full-resolution fusion network (PackedFusionNet).
 """
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
 
+from model.fusion import FusionNet
 from model.resnet import BasicBlock, Bottleneck
 
 Shape = tuple[int, int, int, int]
@@ -106,3 +108,24 @@ def pack_trunk(encoder: nn.Module, input_shape: Shape) -> nn.Module:
             layer[i] = PackedResBlock(block, shape)
             shape = layer[i].output_shape
     return encoder
+
+
+class PackedFusionNet(nn.Module):
+    """Inference form of a FusionNet with packed convs: each residual stage is two primitives, the second adding
+    the stage input and applying the ReLU in its epilogue. Same call signature and result as the FusionNet."""
+
+    def __init__(self, net: FusionNet, input_shape: Shape):
+        super().__init__()
+        width_shape = conv_output_shape(net.conv1[0], input_shape)
+        self.conv1 = PackedConv2d(net.conv1[0], input_shape, relu=True)
+        self.stages = nn.ModuleList(nn.ModuleList([PackedConv2d(stage[0], width_shape, relu=True),
+                                                   PackedConv2d(stage[2], width_shape, relu=True)])
+                                    for stage in (net.conv2, net.conv3))
+        self.final_conv = PackedConv2d(net.final_conv, width_shape)
+
+    def forward(self, im: torch.Tensor, seg1: torch.Tensor, seg2: torch.Tensor, attn: torch.Tensor,
+                time: torch.Tensor) -> torch.Tensor:
+        x = self.conv1(FusionNet.stack_inputs(im, seg1, seg2, attn, time))
+        for first, second in self.stages:
+            x = second(first(x), x)  # relu(x + conv(relu(conv(x))))
+        return self.final_conv(x)

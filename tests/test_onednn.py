@@ -4,8 +4,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from inference.onednn import PackedConv2d, PackedResBlock, conv_output_shape, onednn_available, pack_trunk
+from inference import InferenceCore
+from inference.onednn import (PackedConv2d, PackedFusionNet, PackedResBlock, conv_output_shape, onednn_available,
+                              pack_trunk)
 from inference.optimize import fold_batchnorm, optimize_for_inference
+from model.fusion import FusionNet
 from model.propagation import PropagationNetwork
 from model.propagation.encoders import MaskRGBEncoder, RGBEncoder
 from model.resnet import BasicBlock, Bottleneck, make_layer
@@ -112,3 +115,24 @@ def test_optimized_network_packs_both_encoders_on_the_cpu_and_leaves_the_origina
         close(out, ref)
     for out, ref in zip(fast.net.memorize(frame, masks), prop.memorize(frame, masks)):
         close(out, ref)
+
+
+@torch.no_grad()
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_packed_fusion_net_equals_the_fusion_net(channels_last):
+    torch.manual_seed(0)
+    net = FusionNet(width=8).eval()
+    g = torch.Generator().manual_seed(1)
+    inputs = [torch.randn(2, 3, 24, 40, generator=g), *(torch.rand(2, c, 24, 40, generator=g) for c in (1, 1, 2))]
+    if channels_last:
+        inputs = [x.contiguous(memory_format=torch.channels_last) for x in inputs]
+    time = torch.tensor([[0.25, 0.75], [0.5, 0.5]])
+    close(PackedFusionNet(net, (1, 9, 24, 40))(*inputs, time), net(*inputs, time))
+
+
+def test_optimized_core_fuses_with_the_packed_fusion_net_and_the_reference_with_the_original():
+    prop = PropagationNetwork(arch='resnet18', key_dim=16, value_dim=32, decoder_dims=(32, 16, 16)).eval()
+    fusion = FusionNet(width=8).eval()
+    frames = torch.zeros(3, 32, 48, 3, dtype=torch.uint8)
+    assert isinstance(InferenceCore(prop, fusion, frames, 1).fusion_forward, PackedFusionNet)
+    assert InferenceCore(prop, fusion, frames, 1, optimize=False).fusion_forward is fusion

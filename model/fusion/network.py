@@ -20,13 +20,19 @@ class FusionNet(nn.Module):
         self.conv3 = nn.Sequential(_conv(width, width), nn.ReLU(inplace=True), _conv(width, width))
         self.final_conv = _conv(width, 1)
 
-    def forward(self, im: torch.Tensor, seg1: torch.Tensor, seg2: torch.Tensor, attn: torch.Tensor,
-                time: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def stack_inputs(im: torch.Tensor, seg1: torch.Tensor, seg2: torch.Tensor, attn: torch.Tensor,
+                     time: torch.Tensor) -> torch.Tensor:
         """im [B,3,H,W], seg1 (previous round) / seg2 (this round) [B,1,H,W], attn [B,2,H,W] = [A+, A-],
-        time [B,2] = [nc, nr] (distance to the old interaction first) -> logits [B,1,H,W]."""
+        time [B,2] = [nc, nr] (distance to the old interaction first) -> the network input [B,9,H,W]."""
         b, _, h, w = im.shape
         planes = time.view(b, 2, 1, 1).expand(b, 2, h, w)
-        x = self.conv1(torch.cat([im, seg1, seg2, attn, planes.to(im.dtype)], dim=1))
+        return torch.cat([im, seg1, seg2, attn, planes.to(im.dtype)], dim=1)
+
+    def forward(self, im: torch.Tensor, seg1: torch.Tensor, seg2: torch.Tensor, attn: torch.Tensor,
+                time: torch.Tensor) -> torch.Tensor:
+        """Inputs as in stack_inputs -> logits [B,1,H,W]."""
+        x = self.conv1(self.stack_inputs(im, seg1, seg2, attn, time))
         x = F.relu(x + self.conv2(x))
         x = F.relu(x + self.conv3(x))
         return self.final_conv(x)
