@@ -19,7 +19,7 @@ from model.aggregate import aggregate_wbg
 from model.fusion import FusionNet
 from model.propagation.memory import MemoryReader
 from util.image import normalize_u8
-from util.tensor_util import pad_divide_by, padding_for, unpad
+from util.tensor_util import label_map, pad_divide_by, padding_for, unpad
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ class InferenceCore:
     def _set_prob(self, ti: int, prob: torch.Tensor) -> None:
         """Store frame ti's probabilities and its argmax labels (taken from the exact float values)."""
         self.probs[ti] = prob
-        self.masks[ti] = prob.argmax(dim=0)[0].to(torch.uint8).cpu().numpy()  # [Hp, Wp]
+        self.masks[ti] = label_map(prob)[0].cpu().numpy()  # [Hp, Wp]
 
     def pad_mask(self, mask: torch.Tensor) -> torch.Tensor:
         """[K+1,1,H,W] mask (or one already padded to [K+1,1,Hp,Wp]) -> padded, float32, on the device."""
@@ -208,7 +208,7 @@ class InferenceCore:
         """Show a mask on frame idx without propagating; prob, memory and interacted frames stay untouched."""
         if not 0 <= idx < self.t:
             raise IndexError(f'frame {idx} is outside the video (0..{self.t - 1})')
-        self.masks[idx] = self.pad_mask(mask).argmax(dim=0)[0].to(torch.uint8).cpu().numpy()
+        self.masks[idx] = label_map(self.pad_mask(mask))[0].cpu().numpy()
         return self.np_masks
 
     def _propagate(self, key_k: torch.Tensor, idx: int, forward: bool, stop: int | None = None) -> None:
