@@ -46,7 +46,8 @@ class InferenceCore:
     the default is 512 MiB, whatever the frame count (the original kept up to 105 frames: 1.3 GB at 240x432).
     prob_storage: how `prob` is kept (inference.prob_store): 'float32' (the original), 'uint16' (fixed point,
     |error| <= 7.6e-6, half the memory) or 'disk' (uint16 in a temporary file: memory independent of T).
-    None = 'uint16' when optimised, 'float32' for the reference. `prob` always reads as float32 [K+1,T,1,Hp,Wp]
+    None = 'disk' when optimised (memory stays flat in T; a frame is (K+1) x 0.2 MB at 240x432, written and read
+    back once per propagated frame, from the page cache), 'float32' for the reference. `prob` always reads as float32 [K+1,T,1,Hp,Wp]
     (built on each access unless stored as float32); `prob_frame(ti)` reads one frame.
     channels_last: run the fusion network channels-last (None = when optimised on the CPU, where it is faster;
     the reference runs it as the original does, NCHW).
@@ -80,7 +81,7 @@ class InferenceCore:
         hp, wp = self.h + self.pad[2] + self.pad[3], self.w + self.pad[0] + self.pad[1]
 
         # probabilities [K+1, T, 1, Hp, Wp], background first; untouched frames argmax to background.
-        self.probs = ProbStore(self.k + 1, self.t, hp, wp, prob_storage or ('uint16' if optimize else 'float32'),
+        self.probs = ProbStore(self.k + 1, self.t, hp, wp, prob_storage or ('disk' if optimize else 'float32'),
                                self.device)
         self.masks = np.zeros((self.t, hp, wp), dtype=np.uint8)  # padded argmax labels, as the original keeps them
         self.interacted: set[int] = set()

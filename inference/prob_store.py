@@ -42,7 +42,12 @@ class ProbStore:
         elif storage == 'uint16':
             self._data = torch.zeros((t, *self._frame_shape), dtype=torch.uint16, device=self.device)  # frame-major
         else:
-            self._file = tempfile.TemporaryFile(dir=spill_dir)  # unlinked at once: nothing is left behind
+            try:
+                self._file = tempfile.TemporaryFile(dir=spill_dir)  # unlinked at once: nothing is left behind
+            except OSError as e:
+                raise OSError(f'cannot create the probability spill file in {spill_dir or tempfile.gettempdir()} '
+                              f"({e}): set TMPDIR to a writable folder, or keep them in memory with "
+                              f"prob_storage='uint16'") from e
             self._frame_bytes = channels * hp * wp * 2
             self._file.truncate(t * self._frame_bytes)  # a sparse file of zeros
 

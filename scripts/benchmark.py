@@ -38,7 +38,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help='instead of timing: peak memory of a first + fusion pass for each T, frames streamed from '
                         'PNG files, each T in a fresh process (optimised mode unless --mode reference)')
     p.add_argument('--prob-storage', choices=('float32', 'uint16', 'disk'), default=None,
-                   help='prob storage for --memory-vs-t (default: uint16 optimised, float32 reference)')
+                   help='prob storage for --memory-vs-t (default: disk optimised, float32 reference)')
     p.add_argument('--memory-probe', metavar='FOLDER', help=argparse.SUPPRESS)  # one --memory-vs-t measurement
     p.add_argument('--conv-algorithm', choices=('auto', 'winograd', 'direct'), default='auto',
                    help="optimised mode's 3x3 convs: auto = Winograd where timed faster at this size (default)")

@@ -191,6 +191,11 @@ def test_compact_prob_storage_keeps_every_frame_within_the_uint16_rounding_error
         ProbStore(3, 4, 16, 32, 'float16')
 
 
+def test_disk_prob_storage_says_where_it_could_not_write_and_what_to_do(tmp_path):
+    with pytest.raises(OSError, match="TMPDIR.*prob_storage='uint16'"):
+        ProbStore(2, 3, 16, 16, 'disk', spill_dir=tmp_path / 'missing')
+
+
 @torch.no_grad()
 def test_streamed_frames_bounded_cache_and_disk_probabilities_give_the_unbounded_float32_result(nets, clip, tmp_path):
     frames, labels = clip
