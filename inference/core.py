@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 FusionMode = Literal['diff-aware', 'linear', 'none']
 FUSION_MODES = ('diff-aware', 'linear', 'none')
-DEFAULT_FEATURE_CACHE_BYTES = 512 * 2**20  # ~50 frames at 240x432, ~12 at 480p (optimised entries)
+DEFAULT_FEATURE_CACHE_BYTES = 256 * 2**20  # ~23 frames at 240x432, ~6 at 480p (optimised entries, ~11 / 44 MB)
 ORIGINAL_FEATURE_CACHE_FRAMES = 105  # the original's query-feature cache (mem_profile 0/1)
 
 
@@ -43,7 +43,8 @@ class InferenceCore:
     the encoders and the fusion network run as oneDNN primitives with fused ReLU / residual adds
     (inference.onednn); results equal the reference within float rounding (well inside the golden tolerances).
     feature_cache_size / feature_cache_bytes: limits of the per-frame feature cache (frames / bytes, None = none);
-    the default is 512 MiB, whatever the frame count (the original kept up to 105 frames: 1.3 GB at 240x432).
+    the default is 256 MiB, whatever the frame count (the original kept up to 105 frames: 1.3 GB at 240x432), so
+    that memory stays flat in T; a frame that is not cached costs its query encoder and decoder skip path again.
     prob_storage: how `prob` is kept (inference.prob_store): 'float32' (the original), 'uint16' (fixed point,
     |error| <= 7.6e-6, half the memory) or 'disk' (uint16 in a temporary file: memory independent of T).
     None = 'disk' when optimised (memory stays flat in T; a frame is (K+1) x 0.2 MB at 240x432, written and read

@@ -32,7 +32,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument('--phases', default=','.join(PHASES), help=f'subset of {",".join(PHASES)}')
     p.add_argument('--repeats', type=int, default=1, help='repetitions (mode order alternates)')
     p.add_argument('--cache-mb', type=float, default=None,
-                   help='feature cache limit in MiB (default: 512 MiB optimised, 105 frames for the reference); '
+                   help='feature cache limit in MiB (default: 256 MiB optimised, 105 frames for the reference); '
                         'also applies to --memory-vs-t')
     p.add_argument('--memory-vs-t', metavar='T1,T2,...',
                    help='instead of timing: peak memory of a first + fusion pass for each T, frames streamed from '
