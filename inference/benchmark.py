@@ -189,7 +189,8 @@ def _timed(mode: str, phase: str, k: int, frames: int, device: torch.device, fn,
     """Run fn once: wall and CPU time, peak memory, and (count_flops) its dense FLOPs. Counting intercepts every
     op in Python (~25 % slower, more for many small ops): counted runs are for FLOPs only, never for timing."""
     mem = PeakMemory(device)
-    with mem.track(), (FlopCounterMode(display=False, custom_mapping=FLOP_FORMULAS) if count_flops else contextlib.nullcontext()) as flops:
+    counter = FlopCounterMode(display=False, custom_mapping=FLOP_FORMULAS) if count_flops else contextlib.nullcontext()
+    with mem.track(), counter as flops:
         start, cpu_start = time.perf_counter(), time.process_time()
         fn()
         if device.type == 'cuda':
@@ -227,7 +228,8 @@ def run_mode(mode: str, nets: tuple, frames: np.ndarray, labels: np.ndarray, k: 
     results = []
     if 'first' in phases or 'fusion' in phases:
         core = InferenceCore(*nets, frames, k, **opts)
-        results.append(_timed(mode, 'first', k, t - 1, device, lambda: core.interact(one_hot(labels[0], k), 0), count_flops))
+        results.append(_timed(mode, 'first', k, t - 1, device, lambda: core.interact(one_hot(labels[0], k), 0),
+                              count_flops))
         if 'fusion' in phases and t > 2:
             shifted = np.roll(labels[t - 1], 3, axis=1)  # a corrected mask on the last frame
             results.append(_timed(mode, 'fusion', k, t - 2, device,

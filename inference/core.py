@@ -48,8 +48,8 @@ class InferenceCore:
     prob_storage: how `prob` is kept (inference.prob_store): 'float32' (the original), 'uint16' (fixed point,
     |error| <= 7.6e-6, half the memory) or 'disk' (uint16 in a temporary file: memory independent of T).
     None = 'disk' when optimised (memory stays flat in T; a frame is (K+1) x 0.2 MB at 240x432, written and read
-    back once per propagated frame, from the page cache), 'float32' for the reference. `prob` always reads as float32 [K+1,T,1,Hp,Wp]
-    (built on each access unless stored as float32); `prob_frame(ti)` reads one frame.
+    back once per propagated frame, from the page cache), 'float32' for the reference. `prob` always reads as
+    float32 [K+1,T,1,Hp,Wp] (built on each access unless stored as float32); `prob_frame(ti)` reads one frame.
     channels_last: run the fusion network channels-last (None = when optimised on the CPU, where it is faster;
     the reference runs it as the original does, NCHW).
     conv_algorithm (optimised mode): 'auto' runs the decoder's and key/value projections' 3x3 convs with Winograd
@@ -99,7 +99,8 @@ class InferenceCore:
         self.reader = MemoryReader(prop_net.memory.top_k, gathered=True) if optimize else prop_net.memory
         self.channels_last = optimize and self.device.type == 'cpu' if channels_last is None else channels_last
         self.fusion_forward = fusion_net  # the module _fuse runs: packed oneDNN convs when optimised on the CPU
-        if optimize and type(fusion_net) is FusionNet and onednn_available(self.device):
+        if (optimize and fusion == 'diff-aware' and type(fusion_net) is FusionNet
+                and onednn_available(self.device)):
             self.fusion_forward = PackedFusionNet(fusion_net, (1, 9, hp, wp))
         self.on_frame: Callable[[int], None] | None = None  # progress hook, called after each propagated frame
 

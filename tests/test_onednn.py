@@ -136,3 +136,4 @@ def test_optimized_core_fuses_with_the_packed_fusion_net_and_the_reference_with_
     frames = torch.zeros(3, 32, 48, 3, dtype=torch.uint8)
     assert isinstance(InferenceCore(prop, fusion, frames, 1).fusion_forward, PackedFusionNet)
     assert InferenceCore(prop, fusion, frames, 1, optimize=False).fusion_forward is fusion
+    assert InferenceCore(prop, fusion, frames, 1, fusion='linear').fusion_forward is fusion  # never run: not packed
