@@ -15,9 +15,11 @@ import torch
 import torch.nn as nn
 
 from inference.onednn import onednn_available, pack_trunk
-from inference.split_decoder import SplitDecoder
-from inference.winograd import WinogradConv2d, WinogradKeyValue, is_eligible, winograd_is_faster
+from inference.split_decoder import FusedConv, SplitDecoder
+from inference.winograd import (WinogradConv2d, WinogradKeyValue, WinogradResBlock, is_eligible,
+                                winograd_is_faster)
 from model.propagation import PropagationNetwork
+from model.propagation.decoder import ResBlock
 from model.propagation.encoders import KeyValue
 
 log = logging.getLogger(__name__)
@@ -151,13 +153,27 @@ def optimize_for_inference(prop_net: PropagationNetwork, padded_size: tuple[int,
         if chosen(fused, s16):
             setattr(net, name, WinogradKeyValue(kv.key_proj, kv.val_proj))
             count += 2
+    for name, part in list(decoder.named_children()):  # the split first block: FusedConvs at 1/16
+        if isinstance(part, FusedConv) and chosen(part.conv, s16):
+            setattr(decoder, name, WinogradConv2d(part.conv, part.relu_input, part.relu_output))
+            count += 1
     d = decoder.decoder
-    for parent, size in ((decoder, s16), (d.up_16_8, s8), (d.up_16_8.skip_conv2, s8), (d.up_16_8.out_conv, s8),
-                         (d.up_8_4, s4), (d.up_8_4.skip_conv2, s4), (d.up_8_4.out_conv, s4), (d, s4)):
-        for child, conv in list(parent.named_children()):
-            if isinstance(conv, nn.Conv2d) and chosen(conv, size):
-                setattr(parent, child, WinogradConv2d(conv))
-                count += 1
+    for up, size in ((d.up_16_8, s8), (d.up_8_4, s4)):
+        for name in ('skip_conv2', 'out_conv'):  # ResBlocks: whole (ReLUs and residual fused) or conv by conv
+            block: ResBlock = getattr(up, name)
+            convs = [c for c in (block.conv1, block.conv2, block.downsample) if c is not None]
+            if all(chosen(c, size) for c in convs):
+                setattr(up, name, WinogradResBlock(block))
+                count += len(convs)
+                continue
+            for child, conv in list(block.named_children()):
+                if chosen(conv, size):
+                    setattr(block, child, WinogradConv2d(conv))
+                    count += 1
+    for parent, child, size in ((d.up_16_8, 'skip_conv1', s8), (d.up_8_4, 'skip_conv1', s4), (d, 'pred', s4)):
+        if chosen(getattr(parent, child), size):
+            setattr(parent, child, WinogradConv2d(getattr(parent, child)))
+            count += 1
     log.debug('%d convolutions run with Winograd F(4x4,3x3)', count)
     fast = InferenceNetwork(net, decoder, count, packed)
     _LAST.clear()  # one cached network at most: a new size or network replaces it

@@ -27,6 +27,21 @@ class DecoderQuery(NamedTuple):
     shortcut_v: torch.Tensor
 
 
+class FusedConv(nn.Module):
+    """conv(relu(x) if relu_input else x) + residual, then a ReLU if relu_output: the split decoder's convs with
+    their neighbouring elementwise ops, which a WinogradConv2d with the same flags runs inside its transforms."""
+
+    def __init__(self, conv: nn.Conv2d, relu_input: bool = False, relu_output: bool = False):
+        super().__init__()
+        self.conv, self.relu_input, self.relu_output = conv, relu_input, relu_output
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        y = self.conv(F.relu(x) if self.relu_input else x)
+        if residual is not None:
+            y = y + residual
+        return F.relu(y) if self.relu_output else y
+
+
 def split_input_channels(conv: nn.Conv2d, first: int) -> tuple[nn.Conv2d, nn.Conv2d]:
     """A conv over cat[a, b] (a has `first` channels) as (conv_a without bias, conv_b with the bias)."""
     parts = []
@@ -44,7 +59,8 @@ class SplitDecoder(nn.Module):
     """Inference form of a Decoder: query_parts(v16, f8, f4) once per frame, forward(readout, parts) per object.
 
     Equals decoder(cat[readout, v16], f8, f4) up to float summation order. The skip paths and the rest of the
-    decoder are the given decoder's own modules; only the first block's two input convs are split.
+    decoder are the given decoder's own modules; only the first block's two input convs are split (FusedConv:
+    with their ReLUs and sums).
     """
 
     def __init__(self, decoder: Decoder, value_dim: int):
@@ -52,18 +68,20 @@ class SplitDecoder(nn.Module):
         block = decoder.compress
         if block.downsample is None:
             raise ValueError('the split decoder needs a projection shortcut in `compress` (indim != dims[0])')
-        self.conv1_r, self.conv1_v = split_input_channels(block.conv1, value_dim)
-        self.shortcut_r, self.shortcut_v = split_input_channels(block.downsample, value_dim)
-        self.conv2 = block.conv2
+        conv1_r, conv1_v = split_input_channels(block.conv1, value_dim)
+        self.conv1_r = FusedConv(conv1_r, relu_input=True, relu_output=True)  # relu(conv(relu(r)) + conv1_v)
+        self.conv1_v = FusedConv(conv1_v, relu_input=True)
+        self.shortcut_r, self.shortcut_v = (FusedConv(c) for c in split_input_channels(block.downsample, value_dim))
+        self.conv2 = FusedConv(block.conv2)
         self.decoder = decoder
 
     def query_parts(self, v16: torch.Tensor, f8: torch.Tensor, f4: torch.Tensor) -> DecoderQuery:
         """Precompute the query-only work; v16 [1,Cv,h,w] is the second half of the decoder input."""
         d = self.decoder
-        return DecoderQuery(d.up_16_8.skip(f8), d.up_8_4.skip(f4), self.conv1_v(F.relu(v16)), self.shortcut_v(v16))
+        return DecoderQuery(d.up_16_8.skip(f8), d.up_8_4.skip(f4), self.conv1_v(v16), self.shortcut_v(v16))
 
     def forward(self, readout: torch.Tensor, q: DecoderQuery) -> torch.Tensor:
         """readout [K,Cv,h,w] + precomputed query parts -> logits [K,1,16h,16w]."""
-        h = F.relu(self.conv1_r(F.relu(readout)) + q.conv1_v)
-        x = self.conv2(h) + (self.shortcut_r(readout) + q.shortcut_v)
+        h = self.conv1_r(readout, q.conv1_v)
+        x = self.conv2(h, self.shortcut_r(readout, q.shortcut_v))
         return self.decoder.upsample_and_predict(x, q.s8, q.s4)

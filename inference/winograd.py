@@ -17,6 +17,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from inference import native
+
 # Transform matrices of F(4x4, 3x3) with interpolation points 0, ±1, ±2, ∞.
 _BT = torch.tensor([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
                     [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=torch.float64)
@@ -63,12 +65,45 @@ def _scratch(slot: int, shape: tuple[int, ...], like: torch.Tensor) -> torch.Ten
     return buffers[key][:numel].view(shape)
 
 
-def winograd_conv3x3(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None, relu_input: bool = False
-                     ) -> torch.Tensor:
-    """conv2d(relu(x) if relu_input else x, g, bias, padding=1) for x [N,C,H,W] and u = transform_weight(g).
+def winograd_conv3x3(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None, relu_input: bool = False,
+                     residual: torch.Tensor | None = None, relu_output: bool = False) -> torch.Tensor:
+    """conv2d(relu(x) if relu_input else x, g, bias, padding=1) (+ residual) (then ReLU if relu_output) for
+    x [N,C,H,W] and u = transform_weight(g); residual [N or 1 (broadcast), C_out, H, W].
 
     Returns [N, C_out, H, W] in channels-last memory (the layout the tile transforms produce and read fastest).
+    The tile transforms run as native kernels (inference.native) on float32 CPU tensors when they can be built,
+    otherwise as PyTorch ops (_transformed_torch).
     """
+    n, c, h, w = x.shape
+    k = u.shape[2]
+    if residual is not None and (residual.shape[0] not in (1, n) or tuple(residual.shape[1:]) != (k, h, w)):
+        raise ValueError(f'residual must be [{n} or 1,{k},{h},{w}], got {tuple(residual.shape)}')
+    lib = native.load() if x.device.type == 'cpu' and x.dtype == torch.float32 else None
+    if lib is None:
+        y = _transformed_torch(x, u, bias, relu_input)
+        if residual is not None:
+            y += residual
+        return y.relu_() if relu_output else y
+    p = n * -(-h // 4) * -(-w // 4)  # tiles
+    xh = x.permute(0, 2, 3, 1).contiguous()  # NHWC: a view for channels-last inputs (every Winograd output)
+    # the transformed tiles are tile-major, [tiles, 36, C]: the batched matmul takes its 36 strided matrices as
+    # they are, and the kernels read / write one contiguous block per tile
+    v = _scratch(0, (p, 36, c), x)
+    native.parallel_tiles(lib.winograd_f43_input, p, xh.data_ptr(), v.data_ptr(), n, h, w, c, int(relu_input))
+    m = _scratch(1, (p, 36, k), x)
+    torch.bmm(v.transpose(0, 1), u, out=m.transpose(0, 1))  # products summed over C_in: [36, tiles, C_out]
+    out = x.new_empty(n, h, w, k)
+    res = None if residual is None else residual.permute(0, 2, 3, 1).contiguous()
+    native.parallel_tiles(lib.winograd_f43_output, p, m.data_ptr(), out.data_ptr(),
+                          None if bias is None else bias.contiguous().data_ptr(),
+                          None if res is None else res.data_ptr(), 1 if res is None else res.shape[0], n, h, w, k,
+                          int(relu_output))
+    return out.permute(0, 3, 1, 2)  # NCHW view of NHWC memory
+
+
+def _transformed_torch(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None, relu_input: bool
+                       ) -> torch.Tensor:
+    """winograd_conv3x3 without residual / output ReLU, with the tile transforms as PyTorch ops (any device)."""
     n, c, h, w = x.shape
     k = u.shape[2]
     th, tw = -(-h // 4), -(-w // 4)  # output tiles
@@ -108,25 +143,42 @@ def winograd_conv3x3(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None
 class WinogradConv2d(nn.Module):
     """Inference-only stand-in for an eligible nn.Conv2d (see is_eligible), holding the transformed weight.
 
-    relu_input=True computes conv(relu(x)) with the ReLU fused into the padding copy.
+    relu_input=True computes conv(relu(x)) with the ReLU fused into the input transform; forward(x, residual)
+    adds residual [N or 1, C_out, H, W] and relu_output=True applies a ReLU last, both in the output transform.
     """
 
-    def __init__(self, conv: nn.Conv2d, relu_input: bool = False):
+    def __init__(self, conv: nn.Conv2d, relu_input: bool = False, relu_output: bool = False):
         super().__init__()
         if not is_eligible(conv):
             raise ValueError(f'Winograd F(4x4,3x3) needs a 3x3, stride-1, padding-1 conv, got {conv}')
         self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
-        self.relu_input = relu_input
+        self.relu_input, self.relu_output = relu_input, relu_output
         self.register_buffer('u', transform_weight(conv.weight), persistent=False)
         self.register_buffer('bias', None if conv.bias is None else conv.bias.detach().clone(), persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
         if torch.is_grad_enabled() and x.requires_grad:
             raise RuntimeError('WinogradConv2d is inference-only (it has no backward): call it under torch.no_grad()')
-        return winograd_conv3x3(x, self.u, self.bias, self.relu_input)
+        return winograd_conv3x3(x, self.u, self.bias, self.relu_input, residual, self.relu_output)
 
     def extra_repr(self) -> str:
-        return f'{self.in_channels}, {self.out_channels}, kernel_size=(3, 3), F(4x4,3x3), relu_input={self.relu_input}'
+        return (f'{self.in_channels}, {self.out_channels}, kernel_size=(3, 3), F(4x4,3x3), '
+                f'relu_input={self.relu_input}, relu_output={self.relu_output}')
+
+
+class WinogradResBlock(nn.Module):
+    """Inference form of the decoder's ResBlock, conv2(relu(conv1(relu(x)))) + shortcut(x), with Winograd convs:
+    both ReLUs run in the input transforms and the residual add in conv2's output transform (no separate pass)."""
+
+    def __init__(self, block: nn.Module):
+        super().__init__()
+        self.conv1 = WinogradConv2d(block.conv1, relu_input=True)
+        self.conv2 = WinogradConv2d(block.conv2, relu_input=True)
+        self.downsample = None if block.downsample is None else WinogradConv2d(block.downsample)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        return self.conv2(self.conv1(x), shortcut)
 
 
 def _cpu_seconds(fn, repeats: int = 3) -> float:

@@ -83,7 +83,7 @@ def test_split_decoder_with_precomputed_query_parts_equals_the_full_decoder(nets
     decoder = SplitDecoder(prop.decoder, 32)
     split = decoder(readout, decoder.query_parts(v16, f8, f4))
     torch.testing.assert_close(split, full, rtol=1e-5, atol=1e-5 * full.abs().max().item())
-    assert decoder.conv1_r.weight.shape[1] == decoder.shortcut_v.weight.shape[1] == 32
+    assert decoder.conv1_r.conv.weight.shape[1] == decoder.shortcut_v.conv.weight.shape[1] == 32
 
 
 @torch.no_grad()

@@ -1,4 +1,7 @@
 """Winograd F(4x4,3x3) convolutions equal the direct ones and replace exactly the convs they should."""
+import logging
+import shutil
+
 import pytest
 import torch
 import torch.nn as nn
@@ -7,9 +10,11 @@ import torch.nn.functional as F
 from inference import InferenceCore
 from inference.benchmark import one_hot, synthetic_clip
 from inference.optimize import optimize_for_inference
-from inference.winograd import WinogradConv2d, WinogradKeyValue, is_eligible, winograd_is_faster
+from inference import native
+from inference.winograd import WinogradConv2d, WinogradKeyValue, WinogradResBlock, is_eligible, winograd_is_faster
 from model.fusion import FusionNet
 from model.propagation import PropagationNetwork
+from model.propagation.decoder import ResBlock
 from model.propagation.encoders import KeyValue
 
 
@@ -17,12 +22,25 @@ def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).abs().max() / b.abs().max()).item()
 
 
+@pytest.fixture(params=['native', 'torch'])
+def transforms(request, monkeypatch):
+    """Run the tile transforms as the native kernels (built here: this machine has a C compiler) or as the
+    PyTorch fallback that runs wherever they cannot be built."""
+    if request.param == 'native':
+        if shutil.which('cc') is None:
+            pytest.skip('no C compiler on this machine: the native kernels cannot be built')
+        assert native.load() is not None, 'the native Winograd kernels failed to build (see the logged warning)'
+    else:
+        monkeypatch.setattr(native, 'load', lambda *args: None)
+    return request.param
+
+
 @torch.no_grad()
 @pytest.mark.parametrize('n,cin,cout,h,w', [(1, 16, 8, 5, 7), (2, 32, 24, 15, 27), (1, 8, 1, 1, 1), (3, 4, 4, 8, 12),
-                                            (1, 64, 64, 30, 54)])
+                                            (1, 64, 64, 30, 54), (2, 70, 130, 9, 14)])
 @pytest.mark.parametrize('relu_input', [False, True])
 @pytest.mark.parametrize('bias', [True, False])
-def test_winograd_conv_equals_the_direct_conv(n, cin, cout, h, w, relu_input, bias):
+def test_winograd_conv_equals_the_direct_conv(n, cin, cout, h, w, relu_input, bias, transforms):
     torch.manual_seed(cin + h)
     conv = nn.Conv2d(cin, cout, 3, padding=1, bias=bias)
     x = torch.randn(n, cin, h, w)
@@ -32,6 +50,81 @@ def test_winograd_conv_equals_the_direct_conv(n, cin, cout, h, w, relu_input, bi
     assert rel_err(out, ref) < 2e-5  # float32 Winograd error, ~1e-5 of the output scale at most
     channels_last_input = x.contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(WinogradConv2d(conv, relu_input)(channels_last_input), out, rtol=0, atol=0)
+
+
+@torch.no_grad()
+@pytest.mark.parametrize('residual_batch', [None, 1, 2])
+@pytest.mark.parametrize('relu_output', [False, True])
+def test_winograd_conv_fuses_the_residual_add_and_output_relu(residual_batch, relu_output, transforms):
+    torch.manual_seed(3)
+    conv = nn.Conv2d(70, 72, 3, padding=1)
+    x = torch.randn(2, 70, 11, 18)
+    residual = None if residual_batch is None else torch.randn(residual_batch, 72, 11, 18)
+    ref = conv(x) + (0 if residual is None else residual)
+    ref = F.relu(ref) if relu_output else ref
+    out = WinogradConv2d(conv, relu_output=relu_output)(x, residual)
+    assert rel_err(out, ref) < 2e-5
+    with pytest.raises(ValueError, match='residual must be'):
+        WinogradConv2d(conv)(x, torch.randn(3, 72, 11, 18))
+
+
+@torch.no_grad()
+@pytest.mark.parametrize('indim,outdim', [(32, 32), (48, 24)])
+def test_winograd_res_block_equals_the_decoder_res_block(indim, outdim, transforms):
+    torch.manual_seed(4)
+    block = ResBlock(indim, outdim)
+    x = torch.randn(2, indim, 13, 21)
+    assert rel_err(WinogradResBlock(block)(x), block(x)) < 3e-5
+
+
+@torch.no_grad()
+def test_native_transforms_split_across_threads_give_the_same_result():
+    if native.load() is None:
+        pytest.skip('no native kernels on this machine')
+    conv = WinogradConv2d(nn.Conv2d(64, 64, 3, padding=1))
+    x = torch.randn(1, 64, 40, 52)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = conv(x, x)
+        torch.set_num_threads(3)
+        torch.testing.assert_close(conv(x, x), one, rtol=0, atol=0)  # transforms are per tile: exact
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_native_kernels_build_once_into_the_cache_and_fall_back_with_a_message(tmp_path, monkeypatch, caplog):
+    if shutil.which('cc') is None:
+        pytest.skip('no C compiler on this machine')
+    monkeypatch.setenv('MIVOS_KERNEL_CACHE', str(tmp_path / 'kernels'))
+    native.load.cache_clear()
+    try:
+        assert native.load() is not None
+        built = list((tmp_path / 'kernels').glob('winograd_f43-*.so'))
+        assert len(built) == 1
+        stamp = built[0].stat().st_mtime_ns
+        native.load.cache_clear()
+        assert native.load() is not None and built[0].stat().st_mtime_ns == stamp  # reused, not rebuilt
+        native.load.cache_clear()
+        monkeypatch.setenv('CC', str(tmp_path / 'no-such-compiler'))
+        with caplog.at_level(logging.WARNING, logger='inference.native'):
+            assert native.load() is None
+        assert 'no C compiler' in caplog.text and 'PyTorch versions run instead' in caplog.text
+        native.load.cache_clear()
+        monkeypatch.setenv('CC', 'cc')
+        broken = tmp_path / 'csrc'
+        broken.mkdir()
+        (broken / 'winograd_f43.c').write_text('this is not C\n')
+        monkeypatch.setattr(native, 'SOURCES', broken)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger='inference.native'):
+            assert native.load() is None
+        assert 'could not be built' in caplog.text and 'winograd_f43.c' in caplog.text
+        native.load.cache_clear()
+        monkeypatch.setenv('MIVOS_NATIVE', '0')
+        assert native.load() is None
+    finally:
+        native.load.cache_clear()  # the next caller builds / finds the real kernels again
 
 
 @torch.no_grad()
