@@ -8,13 +8,17 @@ ReLU, or the residual add and ReLU, applied in its epilogue: the same arithmetic
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn as nn
 
+from inference.winograd import WinogradConv2d, is_eligible
 from model.fusion import FusionNet
 from model.resnet import BasicBlock, Bottleneck
 
 Shape = tuple[int, int, int, int]
+WinogradChoice = Callable[[nn.Conv2d, Shape], bool]  # (conv, its input shape) -> run it with Winograd instead
 
 
 def onednn_available(device: torch.device) -> bool:
@@ -64,11 +68,16 @@ class PackedConv2d(nn.Module):
                 f'{"fused ReLU, " if self.relu else ""}oneDNN, pre-reordered')
 
 
+def _never(conv: nn.Conv2d, shape: Shape) -> bool:
+    return False
+
+
 class PackedResBlock(nn.Module):
     """A BN-folded BasicBlock / Bottleneck as packed convs: ReLU after every conv but the last, whose epilogue
-    adds the shortcut and applies the block's final ReLU."""
+    adds the shortcut and applies the block's final ReLU. A stride-1 3x3 conv before the last runs as a Winograd
+    conv with the ReLU in its output transform where winograd(conv, input shape) says so."""
 
-    def __init__(self, block: BasicBlock | Bottleneck, input_shape: Shape):
+    def __init__(self, block: BasicBlock | Bottleneck, input_shape: Shape, winograd: WinogradChoice = _never):
         super().__init__()
         names = ('conv1', 'conv2', 'conv3') if isinstance(block, Bottleneck) else ('conv1', 'conv2')
         for bn in (f'bn{i + 1}' for i in range(len(names))):
@@ -83,7 +92,10 @@ class PackedResBlock(nn.Module):
         convs, shape = [], input_shape
         for name in names:
             conv = getattr(block, name)
-            convs.append(PackedConv2d(conv, shape, relu=True))  # the last one's ReLU follows the residual add
+            if name != names[-1] and is_eligible(conv) and winograd(conv, shape):
+                convs.append(WinogradConv2d(conv, relu_output=True))
+            else:
+                convs.append(PackedConv2d(conv, shape, relu=True))  # the last one's ReLU follows the residual add
             shape = conv_output_shape(conv, shape)
         self.convs = nn.ModuleList(convs)
         self.output_shape = shape
@@ -95,9 +107,10 @@ class PackedResBlock(nn.Module):
         return self.convs[-1](x, shortcut)
 
 
-def pack_trunk(encoder: nn.Module, input_shape: Shape) -> nn.Module:
+def pack_trunk(encoder: nn.Module, input_shape: Shape, winograd: WinogradChoice = _never) -> nn.Module:
     """Replace, in place, a BN-folded encoder's stem conv and ResNet blocks by packed oneDNN modules for inputs of
-    input_shape [N, C, H, W]; the encoder's own forward is unchanged (its stem ReLU is fused into conv1)."""
+    input_shape [N, C, H, W] (the blocks' inner 3x3 convs by Winograd ones where winograd() chooses it); the
+    encoder's own forward is unchanged (its stem ReLU is fused into conv1)."""
     shape = conv_output_shape(encoder.conv1, input_shape)
     encoder.conv1 = PackedConv2d(encoder.conv1, input_shape, relu=True)
     encoder.relu = nn.Identity()  # the encoders apply self.relu once, after conv1 (now fused)
@@ -105,7 +118,7 @@ def pack_trunk(encoder: nn.Module, input_shape: Shape) -> nn.Module:
     shape = (*shape[:2], *((s + 2 * pool.padding - pool.kernel_size) // pool.stride + 1 for s in shape[2:]))
     for layer in (module for name, module in encoder.named_children() if isinstance(module, nn.Sequential)):
         for i, block in enumerate(layer):
-            layer[i] = PackedResBlock(block, shape)
+            layer[i] = PackedResBlock(block, shape, winograd)
             shape = layer[i].output_shape
     return encoder
 

@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 import torch.nn as nn
 
-from inference.onednn import onednn_available, pack_trunk
+from inference.onednn import PackedConv2d, onednn_available, pack_trunk
 from inference.split_decoder import FusedConv, SplitDecoder
 from inference.winograd import (WinogradConv2d, WinogradKeyValue, WinogradResBlock, is_eligible,
                                 winograd_is_faster)
@@ -80,13 +80,15 @@ def fold_batchnorm(net: nn.Module) -> nn.Module:
 
 ConvAlgorithm = Literal['auto', 'winograd', 'direct']
 CONV_ALGORITHMS = ('auto', 'winograd', 'direct')
-_FASTER: dict[tuple, bool] = {}  # (C_in, C_out, h, w, dtype, threads) -> Winograd measured faster (per process)
+_FASTER: dict[tuple, bool] = {}  # (C_in, C_out, h, w, dtype, threads, packed) -> Winograd faster (per process)
 
 
-def _winograd_wins(conv: nn.Conv2d, size: tuple[int, int]) -> bool:
-    key = (conv.in_channels, conv.out_channels, *size, conv.weight.dtype, torch.get_num_threads())
+def _winograd_wins(conv: nn.Conv2d, size: tuple[int, int], packed: bool = False) -> bool:
+    """Winograd measured faster than the direct conv (packed: than a packed oneDNN conv + ReLU) at this size."""
+    key = (conv.in_channels, conv.out_channels, *size, conv.weight.dtype, torch.get_num_threads(), packed)
     if key not in _FASTER:
-        _FASTER[key] = winograd_is_faster(conv, *size)
+        baseline = PackedConv2d(conv, (1, conv.in_channels, *size), relu=True) if packed else None
+        _FASTER[key] = winograd_is_faster(conv, *size, baseline=baseline)
         log.debug('conv %d->%d at %dx%d: %s', conv.in_channels, conv.out_channels, *size,
                   'Winograd' if _FASTER[key] else 'direct')
     return _FASTER[key]
@@ -117,7 +119,8 @@ def optimize_for_inference(prop_net: PropagationNetwork, padded_size: tuple[int,
     Winograd F(4x4,3x3) where it is faster: 'auto' times both algorithms once per conv shape at this video's
     feature sizes (CPU only; on CUDA cuDNN chooses), 'winograd' uses it for every such conv, 'direct' never.
     On the CPU the two encoders' convs become oneDNN primitives with weights reordered for this size and their
-    ReLU / residual add fused (inference.onednn), whatever conv_algorithm says.
+    ReLU / residual add fused (inference.onednn), and their blocks' inner stride-1 3x3 convs Winograd ones where
+    conv_algorithm chooses it (for 'auto': timed against the packed oneDNN conv).
 
     The result is kept until the next call with another network, size or setting (or until prop_net is freed
     or modified), so that consecutive videos of one size share it: transforming the weights takes seconds.
@@ -133,17 +136,20 @@ def optimize_for_inference(prop_net: PropagationNetwork, padded_size: tuple[int,
     s16, s8, s4 = (hp // 16, wp // 16), (hp // 8, wp // 8), (hp // 4, wp // 4)
     device = next(net.parameters()).device
     on_cpu = device.type == 'cpu'
+
+    def chosen(conv: nn.Module, size: tuple[int, int], packed: bool = False) -> bool:
+        if conv_algorithm == 'direct' or not is_eligible(conv):
+            return False
+        return conv_algorithm == 'winograd' or (on_cpu and conv.out_channels >= 16
+                                                and _winograd_wins(conv, size, packed))
+
+    count = 0
     packed = onednn_available(device)
     if packed:
         for encoder in (net.rgb_encoder, net.mask_rgb_encoder):
-            pack_trunk(encoder, (1, encoder.conv1.in_channels, hp, wp))
-
-    def chosen(conv: nn.Module, size: tuple[int, int]) -> bool:
-        if conv_algorithm == 'direct' or not is_eligible(conv):
-            return False
-        return conv_algorithm == 'winograd' or (on_cpu and conv.out_channels >= 16 and _winograd_wins(conv, size))
-
-    count = 0
+            pack_trunk(encoder, (1, encoder.conv1.in_channels, hp, wp),
+                       winograd=lambda conv, shape: chosen(conv, shape[2:], packed=True))
+            count += sum(isinstance(m, WinogradConv2d) for m in encoder.modules())
     for name in ('kv_q_f16', 'kv_m_f16'):
         kv: KeyValue = getattr(net, name)
         if conv_algorithm == 'direct' or not (is_eligible(kv.key_proj) and is_eligible(kv.val_proj)):

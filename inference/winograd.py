@@ -192,14 +192,24 @@ def _cpu_seconds(fn, repeats: int = 3) -> float:
 
 
 @torch.no_grad()
-def winograd_is_faster(conv: nn.Conv2d, height: int, width: int, margin: float = 1.1) -> bool:
-    """Time both algorithms on a [1, C_in, height, width] input (CPU only): True if Winograd wins by `margin`."""
+def winograd_is_faster(conv: nn.Conv2d, height: int, width: int, margin: float = 1.1,
+                       baseline: nn.Module | None = None) -> bool:
+    """Time both algorithms on a [1, C_in, height, width] input (CPU only): True if Winograd wins by `margin`.
+
+    baseline: the module Winograd would replace, e.g. a packed oneDNN conv with fused ReLU, timed against a
+    Winograd conv with the ReLU fused too, on a channels-last input (the encoders' layout); default F.conv2d.
+    """
     if conv.weight.device.type != 'cpu':
         return False  # cuDNN picks its own algorithms (Winograd included): use torch.backends.cudnn.benchmark
     x = torch.randn(1, conv.in_channels, height, width, dtype=conv.weight.dtype)
     u = transform_weight(conv.weight)
-    direct = _cpu_seconds(lambda: F.conv2d(x, conv.weight, conv.bias, padding=1))
-    wino = _cpu_seconds(lambda: winograd_conv3x3(x, u, conv.bias))
+    if baseline is None:
+        direct = _cpu_seconds(lambda: F.conv2d(x, conv.weight, conv.bias, padding=1))
+        wino = _cpu_seconds(lambda: winograd_conv3x3(x, u, conv.bias))
+    else:
+        x = x.contiguous(memory_format=torch.channels_last)
+        direct = _cpu_seconds(lambda: baseline(x))
+        wino = _cpu_seconds(lambda: winograd_conv3x3(x, u, conv.bias, relu_output=True))
     return wino * margin < direct
 
 

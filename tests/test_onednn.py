@@ -8,6 +8,7 @@ from inference import InferenceCore
 from inference.onednn import (PackedConv2d, PackedFusionNet, PackedResBlock, conv_output_shape, onednn_available,
                               pack_trunk)
 from inference.optimize import fold_batchnorm, optimize_for_inference
+from inference.winograd import WinogradConv2d
 from model.fusion import FusionNet
 from model.propagation import PropagationNetwork
 from model.propagation.encoders import MaskRGBEncoder, RGBEncoder
@@ -62,17 +63,24 @@ def test_packed_conv_is_inference_only():
         PackedConv2d(nn.Conv2d(4, 4, 3, padding=1, padding_mode='reflect'), (1, 4, 8, 8))
 
 
+def always(conv: nn.Conv2d, shape) -> bool:
+    return True
+
+
 @torch.no_grad()
 @pytest.mark.parametrize('arch,stage', [('resnet50', 1), ('resnet50', 2), ('resnet18', 2), ('resnet18', 1)])
-def test_packed_blocks_equal_the_folded_blocks(arch, stage):
+@pytest.mark.parametrize('winograd', [False, True])
+def test_packed_blocks_equal_the_folded_blocks(arch, stage, winograd):
     torch.manual_seed(stage)
     layer, _ = make_layer(arch, stage, stride=1 if stage == 1 else 2, bias=True)
     layer = fold_batchnorm(randomize_batchnorm(layer))
     x = torch.randn(2, layer[0].conv1.in_channels, 16, 24)
     shape = tuple(x.shape)
-    for block in layer:
+    for i, block in enumerate(layer):
         assert isinstance(block, (BasicBlock, Bottleneck))
-        packed = PackedResBlock(block, shape)
+        packed = PackedResBlock(block, shape, always) if winograd else PackedResBlock(block, shape)
+        stride_one = i > 0 or stage == 1  # a stage's first block strides in its 3x3 conv (stage 1 does not)
+        assert any(isinstance(m, WinogradConv2d) for m in packed.modules()) == (winograd and stride_one)
         ref = block(x)
         close(packed(x), ref)
         assert packed.output_shape == tuple(ref.shape)
@@ -87,14 +95,16 @@ def test_packing_an_unfolded_block_is_refused():
 
 @torch.no_grad()
 @pytest.mark.parametrize('arch', ['resnet18', 'resnet50'])
-def test_packed_trunks_equal_the_folded_encoders(arch):
+@pytest.mark.parametrize('winograd', [False, True])
+def test_packed_trunks_equal_the_folded_encoders(arch, winograd):
     torch.manual_seed(0)
     query = fold_batchnorm(randomize_batchnorm(RGBEncoder(arch)))
     memory = fold_batchnorm(randomize_batchnorm(MaskRGBEncoder(arch)))
     image, masks = torch.randn(2, 3, 48, 64), torch.rand(2, 2, 48, 64)
     refs = query(image), memory(image, masks[:, :1], masks[:, 1:])
-    pack_trunk(query, (1, 3, 48, 64))
-    pack_trunk(memory, (1, 5, 48, 64))
+    choice = {'winograd': always} if winograd else {}
+    pack_trunk(query, (1, 3, 48, 64), **choice)
+    pack_trunk(memory, (1, 5, 48, 64), **choice)
     assert not any(type(m) is nn.Conv2d for m in [*query.modules(), *memory.modules()])
     for out, ref in zip(query(image), refs[0]):  # f16, f8, f4
         close(out, ref)

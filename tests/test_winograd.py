@@ -176,9 +176,11 @@ def test_winograd_mode_converts_the_decoder_and_projections_and_leaves_the_loade
     before = {k: v.clone() for k, v in light_net.state_dict().items()}
     fast = optimize_for_inference(light_net, (64, 96), 'winograd')
     # key/value projections (2 fused convs each), split first block (4 + conv2), up_16_8 (skip conv, skip ResBlock,
-    # out ResBlock with its shortcut), up_8_4 (the same without the shortcut), pred
+    # out ResBlock with its shortcut), up_8_4 (the same without the shortcut), pred; in each ResNet-18 encoder the
+    # first conv of every stride-1 BasicBlock (layer1: 2, layer2 and layer3: 1 each, as their first blocks stride)
     assert isinstance(fast.net.kv_q_f16, WinogradKeyValue) and isinstance(fast.net.kv_m_f16, WinogradKeyValue)
-    assert fast.winograd_convs == 2 * 2 + 5 + 6 + 5 + 1 == winograd_count(fast) + 2
+    encoder_convs = 2 * (2 + 1 + 1) if fast.packed_encoders else 0
+    assert fast.winograd_convs == 2 * 2 + 5 + 6 + 5 + 1 + encoder_convs == winograd_count(fast) + 2
     assert not any(isinstance(m, WinogradConv2d) for m in light_net.modules())
     assert isinstance(light_net.kv_q_f16, KeyValue) and isinstance(light_net.decoder.pred, nn.Conv2d)
     assert all(torch.equal(light_net.state_dict()[k], v) for k, v in before.items())
@@ -190,8 +192,8 @@ def test_auto_mode_times_each_conv_shape_once_and_keeps_the_result(light_net, mo
     import inference.optimize as optimize
     calls = []
 
-    def fake_timing(conv, h, w):  # Winograd "wins" for wide convs only, as measured on a real CPU
-        calls.append((conv.in_channels, conv.out_channels, h, w))
+    def fake_timing(conv, h, w, baseline=None):  # Winograd "wins" for wide convs only, as measured on a real CPU
+        calls.append((conv.in_channels, conv.out_channels, h, w, type(baseline).__name__))
         return conv.in_channels >= 32
     monkeypatch.setattr(optimize, 'winograd_is_faster', fake_timing)
     monkeypatch.setattr(optimize, '_FASTER', {})
@@ -204,7 +206,9 @@ def test_auto_mode_times_each_conv_shape_once_and_keeps_the_result(light_net, mo
     optimize._LAST.clear()
     optimize_for_inference(light_net, (64, 96), 'auto')
     assert len(calls) == n  # timings are kept for the process
-    kv_sizes = {(h, w) for c_in, c_out, h, w in calls if c_out == 16 + 32}  # the fused key/value projections
+    # the encoders' inner 3x3 convs are timed against their packed oneDNN form, the others against F.conv2d
+    assert {b for *_, b in calls} == {'PackedConv2d', 'NoneType'}
+    kv_sizes = {(h, w) for c_in, c_out, h, w, _ in calls if c_out == 16 + 32}  # the fused key/value projections
     assert kv_sizes == {(64 // 16, 96 // 16)} and isinstance(fast.net.kv_q_f16, WinogradKeyValue)
 
 
