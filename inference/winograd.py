@@ -94,8 +94,9 @@ def winograd_conv3x3(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None
     torch.bmm(v.transpose(0, 1), u, out=m.transpose(0, 1))  # products summed over C_in: [36, tiles, C_out]
     out = x.new_empty(n, h, w, k)
     res = None if residual is None else residual.permute(0, 2, 3, 1).contiguous()
+    bias = None if bias is None else bias.contiguous()  # held here: the kernel reads its memory
     native.parallel_tiles(lib.winograd_f43_output, p, m.data_ptr(), out.data_ptr(),
-                          None if bias is None else bias.contiguous().data_ptr(),
+                          None if bias is None else bias.data_ptr(),
                           None if res is None else res.data_ptr(), 1 if res is None else res.shape[0], n, h, w, k,
                           int(relu_output))
     return out.permute(0, 3, 1, 2)  # NCHW view of NHWC memory
