@@ -32,6 +32,8 @@ from evaluation.click_robot import ClickStrategy, simulate_clicks
 from evaluation.interactive_summary import package_summary, per_sequence_rounds, plot_curves, round_table, \
     table_summary, timing_summary
 from evaluation.sample_store import RoundRecord, Sample, SampleStore
+from accel import AcceleratedBackend
+from inference.backend import Backend
 from inference.core import FusionMode, InferenceCore
 from inference.davis import DAVISProcessor, Policy
 from inference.interaction import ClickInteraction
@@ -49,10 +51,12 @@ METRIC = 'J_AND_F'
 
 @dataclass
 class Networks:
-    """The three networks of MiVOS (fusion None when --fusion is not diff-aware)."""
+    """The three networks of MiVOS (fusion None when --fusion is not diff-aware) and the backend that runs the
+    first two, shared by every sample (it keeps the prepared networks and conv timings)."""
     prop: torch.nn.Module
     fusion: torch.nn.Module | None
     s2m: torch.nn.Module
+    backend: Backend = field(default_factory=AcceleratedBackend)
 
 
 @dataclass
@@ -97,7 +101,8 @@ class SampleRunner:
     def __init__(self, nets: Networks, images: np.ndarray, num_objects: int, settings: InteractiveSettings,
                  device: str | torch.device, ground_truth: Callable[[int], np.ndarray] | None = None):
         self.processor = DAVISProcessor(nets.prop, nets.fusion, nets.s2m, images, num_objects, device=device,
-                                        mem_freq=settings.mem_freq, fusion=settings.fusion, policy=settings.policy)
+                                        mem_freq=settings.mem_freq, fusion=settings.fusion, policy=settings.policy,
+                                        backend=nets.backend)
         self.s2m = nets.s2m
         self.settings = settings
         self.ground_truth = ground_truth  # frame index -> uint8 [H,W] labels (needed by f3 only)

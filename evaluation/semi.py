@@ -24,6 +24,8 @@ import torch
 from dataset.davis_reader import DAVISTestDataset
 from dataset.sequence import VideoSequence
 from dataset.youtubevos_reader import YouTubeVOSTestDataset
+from accel import AcceleratedBackend
+from inference.backend import Backend
 from inference.benchmark import PeakMemory
 from inference.core import InferenceCore
 from inference.interaction.base import one_hot
@@ -81,7 +83,7 @@ def object_mask(labels: np.ndarray, num_objects: int) -> torch.Tensor:
 
 
 def propagate_sequence(prop_net: torch.nn.Module, seq: VideoSequence, device: str | torch.device = 'cpu',
-                       mem_freq: int = 5) -> np.ndarray:
+                       mem_freq: int = 5, backend: Backend | None = None) -> np.ndarray:
     """First-mask propagation of one video (objects appearing later join where they appear) -> labels [T,H,W].
 
     No object is output before the frame where it is first given (its probability there counts as zero).
@@ -90,7 +92,7 @@ def propagate_sequence(prop_net: torch.nn.Module, seq: VideoSequence, device: st
     if k == 0:
         raise ValueError(f'sequence {seq.name!r} has no object in its annotation {seq.mask_paths[min(seq.mask_paths)]}')
     images = np.stack(list(seq.frames()))  # [T, H, W, 3] uint8
-    core = InferenceCore(prop_net, None, images, k, mem_freq=mem_freq, device=device, fusion='none')
+    core = InferenceCore(prop_net, None, images, k, mem_freq=mem_freq, device=device, fusion='none', backend=backend)
     starts = sorted(set(seq.first_appearance.values()))
     for i, f in enumerate(starts):
         labels = core.labels(f).copy() if i else np.zeros(seq.size, np.uint8)
@@ -126,10 +128,11 @@ def run_propagation(prop_net: torch.nn.Module, data: SemiDataset, out: Path, dev
     """Propagate every sequence and write palette PNGs named like the frames (official submission layout)."""
     stats = RunStats()
     device = torch.device(device)
+    backend = AcceleratedBackend()  # one for all sequences: networks are prepared once per frame size
     with torch.inference_mode(), PeakMemory(device).track() as mem:
         for seq in (progress if progress is not None else data):
             start = time.perf_counter()
-            labels = propagate_sequence(prop_net, seq, device, mem_freq)
+            labels = propagate_sequence(prop_net, seq, device, mem_freq, backend)
             if device.type == 'cuda':
                 torch.cuda.synchronize(device)
             stats.seconds += time.perf_counter() - start

@@ -1,7 +1,7 @@
 """Timing and memory of InferenceCore on a synthetic clip: first pass, fusion pass, a 3-interaction session, S2M.
 
-Used by scripts/benchmark.py; optimised and reference (`optimize=False`) runs are interleaved in one process so
-that both see the same machine load.
+Used by scripts/benchmark.py; accelerated ('optimized') and reference backend runs are interleaved in one process
+so that both see the same machine load.
 """
 from __future__ import annotations
 
@@ -22,10 +22,12 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
+from accel import AcceleratedBackend
+from accel.onednn import onednn_available
+from accel.optimize import InferenceNetwork
+from inference.backend import Backend, ReferenceBackend
 from inference.core import ORIGINAL_FEATURE_CACHE_FRAMES, InferenceCore
 from inference.image_source import ImageFolder
-from inference.onednn import onednn_available
-from inference.optimize import ConvAlgorithm, InferenceNetwork, optimize_for_inference
 from inference.prob_store import ProbStorage
 from model.fusion import FusionNet
 from model.propagation import PropagationNetwork
@@ -89,8 +91,20 @@ def max_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def core_options(mode: str, backend: Backend | None = None, cache_bytes: int | None = None,
+                 prob_storage: ProbStorage | None = None) -> dict:
+    """InferenceCore options of a mode: 'optimized' = the accelerated backend (given, or a new one) with the
+    default memory limits unless given; 'reference' = the original: its computation, its 105-frame feature cache
+    and float32 probabilities."""
+    if mode == 'optimized':
+        return dict(backend=backend or AcceleratedBackend(), prob_storage=prob_storage,
+                    **({} if cache_bytes is None else {'feature_cache_bytes': cache_bytes}))
+    return dict(backend=ReferenceBackend(), feature_cache_size=ORIGINAL_FEATURE_CACHE_FRAMES,
+                feature_cache_bytes=cache_bytes, prob_storage=prob_storage or 'float32')
+
+
 @torch.no_grad()
-def memory_probe(folder: Path, k: int, device: torch.device, optimize: bool = True,
+def memory_probe(folder: Path, k: int, device: torch.device, mode: str = 'optimized',
                  prob_storage: ProbStorage | None = None, cache_bytes: int | None = None) -> dict:
     """Peak memory of a first pass and a fusion pass over frames streamed from folder (run in a fresh process).
 
@@ -100,12 +114,8 @@ def memory_probe(folder: Path, k: int, device: torch.device, optimize: bool = Tr
     nets = build_networks(device)
     source = ImageFolder(folder)
     t, h, w = source.shape[:3]
-    if optimize:
-        opts = {} if cache_bytes is None else {'feature_cache_bytes': cache_bytes}
-    else:
-        opts = dict(feature_cache_size=ORIGINAL_FEATURE_CACHE_FRAMES, feature_cache_bytes=cache_bytes)
-    core = InferenceCore(*nets, source, k, device=device, optimize=optimize, prob_storage=prob_storage, **opts)
-    out = {'t': t, 'size': f'{h}x{w}', 'k': k, 'mode': 'optimized' if optimize else 'reference',
+    core = InferenceCore(*nets, source, k, device=device, **core_options(mode, None, cache_bytes, prob_storage))
+    out = {'t': t, 'size': f'{h}x{w}', 'k': k, 'mode': mode,
            'prob_storage': core.probs.storage, 'baseline_peak_mb': max_rss_mb()}
     start = time.perf_counter()
     core.interact(one_hot(synthetic_frame(0, h, w, k)[1], k), 0)
@@ -174,7 +184,7 @@ def build_networks(device: torch.device, seed: int = 0) -> tuple[PropagationNetw
 
 
 def _packed_conv_flop(x_shape, *args, out_shape=None, **kwargs) -> int:
-    """FLOPs of oneDNN's fused convolution (inference.onednn), which FlopCounterMode does not know: its weight is
+    """FLOPs of oneDNN's fused convolution (accel.onednn), which FlopCounterMode does not know: its weight is
     the 2nd argument, or the 3rd in the residual (binary) form."""
     w_shape = args[1] if args[1] is not None and len(args[1]) == 4 else args[0]
     return conv_flop_count(list(x_shape), list(w_shape), list(out_shape), transposed=False)
@@ -215,16 +225,11 @@ def session_frames(t: int) -> list[int]:
 @torch.no_grad()
 def run_mode(mode: str, nets: tuple, frames: np.ndarray, labels: np.ndarray, k: int, device: torch.device,
              cache_bytes: int | None = None, phases: tuple[str, ...] = ('first', 'fusion', 'session'),
-             conv_algorithm: ConvAlgorithm = 'auto', count_flops: bool = False) -> list[PhaseResult]:
-    """Run the phases for one mode ('optimized' or 'reference') on a fresh InferenceCore each (count_flops:
-    an untimed run that counts FLOPs, see _timed)."""
+             backend: Backend | None = None, count_flops: bool = False) -> list[PhaseResult]:
+    """Run the phases for one mode ('optimized' or 'reference', see core_options) on a fresh InferenceCore
+    each (count_flops: an untimed run that counts FLOPs, see _timed)."""
     t = len(frames)
-    if mode == 'optimized':  # default limit unless one is given; the reference keeps the original's 105 frames
-        opts = dict(device=device, optimize=True, conv_algorithm=conv_algorithm,
-                    **({} if cache_bytes is None else {'feature_cache_bytes': cache_bytes}))
-    else:
-        opts = dict(device=device, optimize=False, feature_cache_size=ORIGINAL_FEATURE_CACHE_FRAMES,
-                    feature_cache_bytes=cache_bytes)
+    opts = dict(device=device, **core_options(mode, backend, cache_bytes))
     results = []
     if 'first' in phases or 'fusion' in phases:
         core = InferenceCore(*nets, frames, k, **opts)
@@ -247,12 +252,12 @@ def run_mode(mode: str, nets: tuple, frames: np.ndarray, labels: np.ndarray, k: 
     return results
 
 
-def prepare_optimized(prop: PropagationNetwork, h: int, w: int, conv_algorithm: ConvAlgorithm
+def prepare_optimized(backend: AcceleratedBackend, prop: PropagationNetwork, h: int, w: int
                       ) -> tuple[InferenceNetwork, float]:
-    """(the optimised network, seconds its preparation took: Winograd choice, weight transforms) for frames of
-    h x w; it is cached, so this is the cost the first InferenceCore of a video size pays."""
+    """(the transformed network, seconds its preparation took: conv timings unless stored, weight transforms)
+    for frames of h x w; the backend keeps it, so this is the cost the first InferenceCore of a video size pays."""
     start = time.perf_counter()
-    fast = optimize_for_inference(prop, (-(-h // 16) * 16, -(-w // 16) * 16), conv_algorithm)
+    fast = backend.network(prop, (-(-h // 16) * 16, -(-w // 16) * 16))
     return fast, time.perf_counter() - start
 
 

@@ -1,4 +1,8 @@
-"""InferenceCore: the interact -> propagate -> fuse loop of MiVOS (facts §d1), owning all test-time state."""
+"""InferenceCore: the interact -> propagate -> fuse loop of MiVOS (§3.3-3.4, docs/mivos.md) and its test-time state.
+
+The networks run behind inference.backend's interface: the accelerated backend (accel) by default, the original
+code's computation with ReferenceBackend.
+"""
 from __future__ import annotations
 
 import logging
@@ -8,16 +12,12 @@ from typing import Literal
 import numpy as np
 import torch
 
+from inference.backend import Backend, EncodedQuery, ReferenceBackend
 from inference.feature_cache import LRUCache
 from inference.image_source import ImageFolder
-from inference.onednn import PackedFusionNet, onednn_available
-from inference.optimize import CONV_ALGORITHMS, ConvAlgorithm, optimize_for_inference
 from inference.pass_memory import PassMemory
 from inference.prob_store import ProbStorage, ProbStore
-from inference.split_decoder import DecoderQuery
 from model.aggregate import aggregate_wbg
-from model.fusion import FusionNet
-from model.propagation.memory import MemoryReader
 from util.image import normalize_u8
 from util.tensor_util import label_map, pad_divide_by, padding_for, unpad
 
@@ -25,8 +25,21 @@ log = logging.getLogger(__name__)
 
 FusionMode = Literal['diff-aware', 'linear', 'none']
 FUSION_MODES = ('diff-aware', 'linear', 'none')
-DEFAULT_FEATURE_CACHE_BYTES = 256 * 2**20  # ~23 frames at 240x432, ~6 at 480p (optimised entries, ~11 / 44 MB)
+DEFAULT_FEATURE_CACHE_BYTES = 256 * 2**20  # ~23 frames at 240x432, ~6 at 480p with the accelerated backend
 ORIGINAL_FEATURE_CACHE_FRAMES = 105  # the original's query-feature cache (mem_profile 0/1)
+
+
+def backend_from_options(optimize: bool | None = None, conv_algorithm: str | None = None,
+                         channels_last: bool | None = None) -> Backend:
+    """The backend the earlier keyword arguments chose: optimize=False -> ReferenceBackend(), otherwise an
+    AcceleratedBackend with the given conv_algorithm / channels_last."""
+    if optimize is False:
+        if conv_algorithm is not None or channels_last is not None:
+            raise ValueError('conv_algorithm / channels_last choose how the accelerated backend runs: '
+                             'not with optimize=False')
+        return ReferenceBackend()
+    from accel import AcceleratedBackend  # here: accel imports inference.backend, so not at module level
+    return AcceleratedBackend(conv_algorithm or 'auto', channels_last=channels_last)
 
 
 class InferenceCore:
@@ -36,32 +49,25 @@ class InferenceCore:
     use), or an ImageFolder (frames stay on disk and are decoded when needed).
     Images stay where they are given (e.g. the CPU); one frame at a time is moved to `device`.
     fusion: 'diff-aware' (MiVOS), 'linear' (the paper's ablation: blend by temporal distance) or 'none'.
-    optimize: False runs the simplest faithful computation, the original's: unfolded BatchNorm, dense top-k
-    read-out, the cached (f16, f8, f4, k16, v16) of each frame, f8/f4/v16 expanded to K so that the decoder's
-    query-only skip path runs once per object on every pass. True (default) folds BatchNorm, reads the top-k
-    entries directly, and caches each frame's query-only decoder work (once for all objects) instead; on the CPU
-    the encoders and the fusion network run as oneDNN primitives with fused ReLU / residual adds
-    (inference.onednn); results equal the reference within float rounding (well inside the golden tolerances).
-    feature_cache_size / feature_cache_bytes: limits of the per-frame feature cache (frames / bytes, None = none);
-    the default is 256 MiB, whatever the frame count (the original kept up to 105 frames: 1.3 GB at 240x432), so
-    that memory stays flat in T; a frame that is not cached costs its query encoder and decoder skip path again.
+    feature_cache_size / feature_cache_bytes: limits of the per-frame query-feature cache (frames / bytes, None =
+    none); the default 256 MiB keeps memory flat in T (the original kept up to 105 frames); a frame that is not
+    cached is encoded again.
     prob_storage: how `prob` is kept (inference.prob_store): 'float32' (the original), 'uint16' (fixed point,
-    |error| <= 7.6e-6, half the memory) or 'disk' (uint16 in a temporary file: memory independent of T).
-    None = 'disk' when optimised (memory stays flat in T; a frame is (K+1) x 0.2 MB at 240x432, written and read
-    back once per propagated frame, from the page cache), 'float32' for the reference. `prob` always reads as
-    float32 [K+1,T,1,Hp,Wp] (built on each access unless stored as float32); `prob_frame(ti)` reads one frame.
-    channels_last: run the fusion network channels-last (None = when optimised on the CPU, where it is faster;
-    the reference runs it as the original does, NCHW).
-    conv_algorithm (optimised mode): 'auto' runs the decoder's and key/value projections' 3x3 convs with Winograd
-    F(4x4,3x3) where a timing at this video's size finds it faster (CPU), 'winograd' always, 'direct' never.
+    |error| <= 7.6e-6, half the memory) or 'disk' (uint16 in a temporary file: memory independent of T; the
+    default). `prob` reads as float32 [K+1,T,1,Hp,Wp] (built on each access unless stored as float32);
+    `prob_frame(ti)` reads one frame.
+    backend: how the networks are computed (inference.backend): an accel.AcceleratedBackend by default, or
+    ReferenceBackend() for the original's computation. Give one backend to all cores of a run: it keeps the
+    prepared networks and the conv timings. optimize / conv_algorithm / channels_last: the earlier way to choose
+    it, still accepted (see backend_from_options; optimize=False also keeps prob in float32 as before).
     """
 
     def __init__(self, prop_net: torch.nn.Module, fusion_net: torch.nn.Module | None, images: torch.Tensor | np.ndarray,
                  num_objects: int, mem_freq: int = 5, device: str | torch.device = 'cpu',
                  fusion: FusionMode = 'diff-aware', feature_cache_size: int | None = None, *,
-                 feature_cache_bytes: int | None = DEFAULT_FEATURE_CACHE_BYTES, optimize: bool = True,
-                 channels_last: bool | None = None, prob_storage: ProbStorage | None = None,
-                 conv_algorithm: ConvAlgorithm = 'auto'):
+                 feature_cache_bytes: int | None = DEFAULT_FEATURE_CACHE_BYTES, prob_storage: ProbStorage | None = None,
+                 backend: Backend | None = None, optimize: bool | None = None, conv_algorithm: str | None = None,
+                 channels_last: bool | None = None):
         if num_objects < 1:
             raise ValueError(f'num_objects must be >= 1, got {num_objects}')
         if mem_freq < 1:
@@ -70,8 +76,8 @@ class InferenceCore:
             raise ValueError(f'fusion must be one of {FUSION_MODES}, got {fusion!r}')
         if fusion == 'diff-aware' and fusion_net is None:
             raise ValueError("fusion='diff-aware' needs a fusion_net (or pass fusion='none' / 'linear')")
-        if conv_algorithm not in CONV_ALGORITHMS:
-            raise ValueError(f'conv_algorithm must be one of {CONV_ALGORITHMS}, got {conv_algorithm!r}')
+        if backend is not None and (optimize, conv_algorithm, channels_last) != (None, None, None):
+            raise ValueError('give either a backend or optimize / conv_algorithm / channels_last, not both')
         self.prop_net, self.fusion_net = prop_net, fusion_net
         self.images = self._check_images(images)
         self.k, self.mem_freq, self.fusion = num_objects, mem_freq, fusion
@@ -80,28 +86,19 @@ class InferenceCore:
         self.h, self.w = (self.images.shape[1:3] if self._u8 else self.images.shape[-2:])
         self.pad = padding_for(self.h, self.w)
         hp, wp = self.h + self.pad[2] + self.pad[3], self.w + self.pad[0] + self.pad[1]
+        self.backend = backend or backend_from_options(optimize, conv_algorithm, channels_last)
+        self.networks = self.backend.prepare(prop_net, fusion_net if fusion == 'diff-aware' else None, (hp, wp),
+                                             self.device)
 
         # probabilities [K+1, T, 1, Hp, Wp], background first; untouched frames argmax to background.
-        self.probs = ProbStore(self.k + 1, self.t, hp, wp, prob_storage or ('disk' if optimize else 'float32'),
-                               self.device)
+        storage = prob_storage or ('float32' if optimize is False else 'disk')
+        self.probs = ProbStore(self.k + 1, self.t, hp, wp, storage, self.device)
         self.masks = np.zeros((self.t, hp, wp), dtype=np.uint8)  # padded argmax labels, as the original keeps them
         self.interacted: set[int] = set()
         self.certain_k: torch.Tensor | None = None  # [K, Ck, n_interactions, h, w]
         self.certain_v: torch.Tensor | None = None
         self.pos_diff = self.neg_diff = None  # D+ / D- of the latest interaction, [K+1, 1, Hp, Wp]
-        self.query_cache: LRUCache[tuple] = LRUCache(feature_cache_size, feature_cache_bytes)
-        self.optimize = optimize
-        if optimize:  # folded BN, split decoder, Winograd convs: a transformed copy sharing prop_net's tensors
-            fast = optimize_for_inference(prop_net, (hp, wp), conv_algorithm)
-            self.net, self.decoder = fast.net, fast.decoder
-        else:
-            self.net, self.decoder = prop_net, None
-        self.reader = MemoryReader(prop_net.memory.top_k, gathered=True) if optimize else prop_net.memory
-        self.channels_last = optimize and self.device.type == 'cpu' if channels_last is None else channels_last
-        self.fusion_forward = fusion_net  # the module _fuse runs: packed oneDNN convs when optimised on the CPU
-        if (optimize and fusion == 'diff-aware' and type(fusion_net) is FusionNet
-                and onednn_available(self.device)):
-            self.fusion_forward = PackedFusionNet(fusion_net, (1, 9, hp, wp))
+        self.query_cache: LRUCache[EncodedQuery] = LRUCache(feature_cache_size, feature_cache_bytes)
         self.on_frame: Callable[[int], None] | None = None  # progress hook, called after each propagated frame
 
     def _check_images(self, images: torch.Tensor | np.ndarray | ImageFolder) -> torch.Tensor | ImageFolder:
@@ -127,29 +124,9 @@ class InferenceCore:
         x = normalize_u8(x.to(self.device)) if self._u8 else x.to(self.device, torch.float32)
         return pad_divide_by(x.unsqueeze(0))[0]
 
-    @torch.no_grad()
-    def query_features(self, ti: int) -> tuple[torch.Tensor, ...]:
-        """(f8, f4, k16, v16) of frame ti (f16 is never needed); cached in reference mode with f16, as the
-        original does, computed afresh when optimised (whose cache holds the decoder's query-only results, see _query)."""
-        if self.optimize:
-            return self.net.get_query_values(self.frame(ti))[1:]
-        return self.query_cache.get(ti, lambda: self.prop_net.get_query_values(self.frame(ti)))[1:]
-
-    def _query(self, ti: int) -> tuple[torch.Tensor, DecoderQuery]:
-        """(k16, decoder query parts) of frame ti, computed once and cached (optimised mode)."""
-        def compute() -> tuple[torch.Tensor, DecoderQuery]:
-            _, f8, f4, k16, v16 = self.net.get_query_values(self.frame(ti))
-            return k16, self.decoder.query_parts(v16, f8, f4)
-        return self.query_cache.get(ti, compute)
-
-    def _segment(self, keys: torch.Tensor, values: torch.Tensor, ti: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-object probabilities [K,1,Hp,Wp] of frame ti read from the memory, and the query key k16."""
-        if self.optimize:
-            k16, dq = self._query(ti)
-            return torch.sigmoid(self.decoder(self.reader(keys, values, k16), dq)), k16
-        f8, f4, k16, v16 = self.query_features(ti)
-        f8, f4, v16 = (x.expand(self.k, -1, -1, -1) for x in (f8, f4, v16))  # the original decodes per object
-        return self.prop_net.segment_with_query(keys, values, None, f8, f4, k16, v16), k16
+    def query(self, ti: int) -> EncodedQuery:
+        """Frame ti encoded as a query, once per frame while the cache keeps it."""
+        return self.query_cache.get(ti, lambda: self.networks.encode_query(self.frame(ti)))
 
     @property
     def prob(self) -> torch.Tensor:
@@ -189,6 +166,9 @@ class InferenceCore:
     def interact(self, mask: torch.Tensor, idx: int, *, backward: bool = True, stop: int | None = None) -> np.ndarray:
         """Take a [K+1,1,H,W] mask (with background) for frame idx, propagate both ways, fuse; -> labels [T,H,W].
 
+        The memory policy of MiVOS §3.3 (docs/mivos.md): every interaction joins the permanent memory; each pass
+        stops before the nearest interacted frame and fuses (§3.4) where it reaches one.
+
         backward=False / stop=s propagate forward only / only up to frame s-1 (semi-supervised evaluation with
         objects appearing later); the interactive defaults propagate to the nearest interacted frames.
         """
@@ -199,7 +179,7 @@ class InferenceCore:
         diff = mask - self.probs[idx]  # D+ = (M_new - M_old)_+, D- = (M_old - M_new)_+
         self.pos_diff, self.neg_diff = diff.clamp(0, 1), (-diff).clamp(0, 1)
         self._set_prob(idx, mask)
-        key_k, key_v = self.net.memorize(self.frame(idx), mask[1:])  # [K, Ck, 1, h, w]
+        key_k, key_v = self.networks.memorize(self.frame(idx), mask[1:])  # [K, Ck, 1, h, w]
         self.certain_k = key_k if self.certain_k is None else torch.cat([self.certain_k, key_k], dim=2)
         self.certain_v = key_v if self.certain_v is None else torch.cat([self.certain_v, key_v], dim=2)
         self._propagate(key_k, idx, forward=True, stop=stop)
@@ -228,34 +208,32 @@ class InferenceCore:
         fuse = 0 <= tc < self.t and self.fusion != 'none'
         n_certain = self.certain_k.shape[2]  # permanent memory: every interaction
         memory = PassMemory(self.certain_k, self.certain_v, n_certain + len(frames) // self.mem_freq + 1,
-                            time_major=self.optimize)
+                            time_major=self.networks.time_major_memory)
         last_committed = idx
         for ti in frames:
-            probs, k16 = self._segment(*memory.read(), ti)
-            out = aggregate_wbg(probs, keep_bg=True)
+            query = self.query(ti)
+            out = aggregate_wbg(self.networks.segment(*memory.read(), query), keep_bg=True)
             if ti != frames[-1]:
                 commit = abs(ti - last_committed) >= self.mem_freq
-                memory.put(*self.net.memorize(self.frame(ti), out[1:]), commit)  # memory stores the un-fused result
+                memory.put(*self.networks.memorize(self.frame(ti), out[1:]), commit)  # the un-fused result
                 if commit:
                     last_committed = ti
-            self._set_prob(ti, self._fuse(tc, idx, ti, self.probs[ti], out, key_k, k16) if fuse else out)
+            self._set_prob(ti, self._fuse(tc, idx, ti, self.probs[ti], out, key_k, query.key) if fuse else out)
             if self.on_frame is not None:
                 self.on_frame(ti)
 
     def _fuse(self, tc: int, tr: int, ti: int, prev: torch.Tensor, curr: torch.Tensor, key_k: torch.Tensor,
               qk16: torch.Tensor) -> torch.Tensor:
-        """Fuse the previous round's prob (prev) with this round's (curr) at ti, tc < ti < tr or tr < ti < tc."""
+        """Difference-aware fusion (MiVOS §3.4) of the previous round's prob (prev) with this round's (curr) at ti,
+        tc < ti < tr or tr < ti < tc."""
         nc = abs(tc - ti) / abs(tc - tr)  # distance to the old interaction
         nr = abs(tr - ti) / abs(tc - tr)  # distance to the current interaction
         if self.fusion == 'linear':
             return nr * prev + nc * curr
         k = self.k
-        attn = self.net.get_attention(key_k, self.pos_diff[1:], self.neg_diff[1:],
-                                           qk16.expand(k, -1, -1, -1))  # [K, 2, Hp, Wp]
+        attn = self.networks.attention(key_k, self.pos_diff[1:], self.neg_diff[1:],
+                                       qk16.expand(k, -1, -1, -1))  # [K, 2, Hp, Wp]
         time = torch.tensor([[nc, nr]], dtype=torch.float32, device=self.device).expand(k, 2)
         image = self.frame(ti).expand(k, -1, -1, -1)
-        inputs = (image, prev[1:], curr[1:], attn)
-        if self.channels_last:  # the fusion net's full-resolution 3x3 convs run faster channels-last on CPU
-            inputs = tuple(x.contiguous(memory_format=torch.channels_last) for x in inputs)
-        logits = self.fusion_forward(*inputs, time)  # [K, 1, Hp, Wp]
+        logits = self.networks.fuse(image, prev[1:], curr[1:], attn, time)  # [K, 1, Hp, Wp]
         return aggregate_wbg(torch.sigmoid(logits).contiguous(), keep_bg=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from inference.backend import Backend
 from inference.core import InferenceCore
 from model.aggregate import aggregate_wbg
 from util.tensor_util import unpad
@@ -26,7 +27,8 @@ def reference_objects(labels: np.ndarray, min_pixels: int = MIN_OBJECT_PIXELS,
 
 @torch.no_grad()
 def propagate_reference(prop_net: torch.nn.Module, frames: np.ndarray, ref_labels: np.ndarray, ref: int,
-                        objects: list[int], mem_freq: int = 5, device: str | torch.device = 'cpu') -> np.ndarray:
+                        objects: list[int], mem_freq: int = 5, device: str | torch.device = 'cpu',
+                        backend: Backend | None = None) -> np.ndarray:
     """frames uint8 [T,H,W,3], ref_labels uint8 [H,W] of frame `ref` -> uint8 [K,T,H,W] probabilities.
 
     Channel i is object objects[i] (its channel of the K+1 aggregation); frame ref holds the aggregated GT.
@@ -34,7 +36,7 @@ def propagate_reference(prop_net: torch.nn.Module, frames: np.ndarray, ref_label
     k = len(objects)
     one_hot = torch.stack([torch.from_numpy(ref_labels == o) for o in objects]).float().unsqueeze(1)  # [K,1,H,W]
     mask = aggregate_wbg(one_hot, keep_bg=True)  # [K+1, 1, H, W]
-    core = InferenceCore(prop_net, None, frames, k, mem_freq=mem_freq, device=device, fusion='none')
+    core = InferenceCore(prop_net, None, frames, k, mem_freq=mem_freq, device=device, fusion='none', backend=backend)
     core.interact(mask, ref)
     prob = unpad(core.prob[1:, :, 0], core.pad)  # [K, T, H, W]
     return (prob.clamp(0, 1) * 255).floor().to(torch.uint8).cpu().numpy()

@@ -13,8 +13,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from inference.benchmark import (build_networks, memory_probe, run_mode, run_s2m, summary_rows,  # noqa: E402
-                                 synthetic_clip, prepare_optimized, with_flops, write_synthetic_folder)
+from accel import AcceleratedBackend  # noqa: E402
+from inference.benchmark import (build_networks, memory_probe, prepare_optimized, run_mode, run_s2m,  # noqa: E402
+                                 summary_rows, synthetic_clip, with_flops, write_synthetic_folder)
 
 PHASES = ('first', 'fusion', 'session')
 
@@ -42,6 +43,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument('--memory-probe', metavar='FOLDER', help=argparse.SUPPRESS)  # one --memory-vs-t measurement
     p.add_argument('--conv-algorithm', choices=('auto', 'winograd', 'direct'), default='auto',
                    help="optimised mode's 3x3 convs: auto = Winograd where timed faster at this size (default)")
+    p.add_argument('--conv-timings', metavar='JSON',
+                   help='keep the auto mode conv timings in this file and reuse them in later runs')
     p.add_argument('--no-flops', action='store_true',
                    help='skip the untimed FLOP-counting run of each mode (no GFLOP/s; a shorter warm-up instead)')
     p.add_argument('--no-s2m', action='store_true', help='skip the S2M timing')
@@ -125,7 +128,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if args.memory_probe:
-        row = memory_probe(Path(args.memory_probe), args.ks[0], device, optimize=args.mode != 'reference',
+        row = memory_probe(Path(args.memory_probe), args.ks[0], device,
+                           mode='reference' if args.mode == 'reference' else 'optimized',
                            prob_storage=args.prob_storage,
                            cache_bytes=None if args.cache_mb is None else int(args.cache_mb * 2**20))
         print(json.dumps(row))
@@ -140,24 +144,26 @@ def main(argv: list[str] | None = None) -> list[dict]:
     modes = ['optimized', 'reference'] if args.mode == 'both' else [args.mode]
     cache = None if args.cache_mb is None else int(args.cache_mb * 2**20)
     results = []
+    backend = AcceleratedBackend(args.conv_algorithm, args.conv_timings)
     if 'optimized' in modes:
-        fast, seconds = prepare_optimized(nets[0], args.h, args.w, args.conv_algorithm)
+        fast, seconds = prepare_optimized(backend, nets[0], args.h, args.w)
         encoders = 'oneDNN, weights pre-reordered, ReLU / residual fused' if fast.packed_encoders else 'plain convs'
         print(f'conv algorithm {args.conv_algorithm}: {fast.winograd_convs} convs run with Winograd F(4x4,3x3); '
-              f'encoders: {encoders} (prepared in {seconds:.1f} s, once per process and video size)')
+              f'encoders: {encoders} (prepared in {seconds:.1f} s, once per backend and video size, '
+              f'{backend.timings.timed} conv shapes timed)')
     for k in args.ks:
         frames, labels = synthetic_clip(args.frames, args.h, args.w, k)
         counted = []  # also the warm-up: kernel selection and allocator growth are not part of the timing
         for mode in modes:
             if args.no_flops:
-                run_mode(mode, nets, frames[:3], labels[:3], k, device, cache, ('first', 'fusion'), args.conv_algorithm)
+                run_mode(mode, nets, frames[:3], labels[:3], k, device, cache, ('first', 'fusion'), backend)
             else:
-                counted += run_mode(mode, nets, frames, labels, k, device, cache, args.phase_list,
-                                    args.conv_algorithm, count_flops=True)
+                counted += run_mode(mode, nets, frames, labels, k, device, cache, args.phase_list, backend,
+                                    count_flops=True)
         timed = []
         for rep in range(args.repeats):
             for mode in (modes if rep % 2 == 0 else modes[::-1]):
-                timed += run_mode(mode, nets, frames, labels, k, device, cache, args.phase_list, args.conv_algorithm)
+                timed += run_mode(mode, nets, frames, labels, k, device, cache, args.phase_list, backend)
         results += with_flops(timed, counted)
         if not args.no_s2m:
             s2m = run_s2m(frames, k, device)

@@ -30,7 +30,9 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from accel import AcceleratedBackend  # noqa: E402
 from dataset.image_io import read_label_mask  # noqa: E402
+from inference.backend import Backend  # noqa: E402
 from inference.fusion_data import propagate_reference, reference_objects  # noqa: E402
 from util.video import list_frames, read_video  # noqa: E402
 from util.weights import load_network  # noqa: E402
@@ -80,7 +82,7 @@ def video_folders(args: argparse.Namespace) -> list[tuple[str, Path, Path]]:
 
 
 def write_video(prop_net: torch.nn.Module, name: str, frames_dir: Path, masks_dir: Path,
-                args: argparse.Namespace) -> int:
+                args: argparse.Namespace, backend: Backend | None = None) -> int:
     """All references of one video; returns the number of propagations written."""
     frames = read_video(frames_dir)  # [T, H, W, 3]
     mask_files = list_frames(masks_dir)
@@ -95,7 +97,7 @@ def write_video(prop_net: torch.nn.Module, name: str, frames_dir: Path, masks_di
             continue
         lo, hi = (0, t - 1) if args.dataset == 'DAVIS' else (max(0, ref - args.range), min(t - 1, ref + args.range))
         probs = propagate_reference(prop_net, frames[lo:hi + 1], labels, ref - lo, objects, args.mem_freq,
-                                    args.device)  # [K, hi-lo+1, H, W]
+                                    args.device, backend)  # [K, hi-lo+1, H, W]
         for i, obj in enumerate(objects):
             out = Path(args.output) / name / f'{ref:05d}' / f'{obj:05d}'
             out.mkdir(parents=True, exist_ok=True)
@@ -114,8 +116,9 @@ def main(argv: list[str] | None = None) -> None:
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f'error: {e}') from None
     total = 0
+    backend = AcceleratedBackend()  # one for all propagations: networks are prepared once per frame size
     for name, frames_dir, masks_dir in tqdm(videos, desc='videos'):
-        total += write_video(prop_net, name, frames_dir, masks_dir, args)
+        total += write_video(prop_net, name, frames_dir, masks_dir, args, backend)
     log.info('wrote %d propagations of %d videos to %s', total, len(videos), args.output)
 
 

@@ -5,15 +5,17 @@ import torch
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
+from accel import AcceleratedBackend
+from accel.onednn import pack_trunk
+from accel.optimize import fold_batchnorm
+from accel.split_decoder import SplitDecoder
 from inference import InferenceCore
+from inference.backend import ReferenceBackend
 from inference.benchmark import FLOP_FORMULAS, one_hot, run_mode, synthetic_clip, with_flops
 from inference.feature_cache import LRUCache
 from inference.image_source import ImageFolder
-from inference.onednn import pack_trunk
-from inference.optimize import fold_batchnorm
 from inference.pass_memory import PassMemory
 from inference.prob_store import UINT16_MAX_ERROR, ProbStore
-from inference.split_decoder import SplitDecoder
 from model.fusion import FusionNet
 from model.propagation import PropagationNetwork
 from model.propagation.encoders import RGBEncoder
@@ -31,6 +33,12 @@ def nets():
             m.weight.data.uniform_(0.5, 1.5)
             m.bias.data.uniform_(-0.2, 0.2)
     return prop.eval(), FusionNet().eval()
+
+
+@pytest.fixture(scope='module')
+def backend():
+    """One backend for the cores compared bit for bit: the same conv choices, prepared once."""
+    return AcceleratedBackend()
 
 
 @pytest.fixture(scope='module')
@@ -89,22 +97,35 @@ def test_split_decoder_with_precomputed_query_parts_equals_the_full_decoder(nets
 @torch.no_grad()
 def test_optimized_core_equals_the_reference_core_through_a_fused_session(nets, clip):
     frames, labels = clip
-    cores = [InferenceCore(*nets, frames, 2, mem_freq=3, optimize=opt) for opt in (True, False)]
+    cores = [InferenceCore(*nets, frames, 2, mem_freq=3, backend=b) for b in (AcceleratedBackend(), ReferenceBackend())]
     for idx in (4, 0, 8):
         outs = [core.interact(one_hot(labels[idx], 2), idx) for core in cores]
         assert (outs[0] != outs[1]).mean() <= 0.005
     torch.testing.assert_close(cores[0].prob, cores[1].prob, rtol=0, atol=1e-4)
-    assert cores[0].query_features(3)[2].shape == cores[1].query_features(3)[2].shape  # public API in both modes
+    assert cores[0].query(3).key.shape == cores[1].query(3).key.shape
+
+
+def test_the_earlier_keyword_arguments_choose_the_backend(nets, clip):
+    frames = clip[0]
+    reference = InferenceCore(*nets, frames, 2, optimize=False)
+    assert type(reference.backend) is ReferenceBackend and reference.probs.storage == 'float32'
+    fast = InferenceCore(*nets, frames, 2, conv_algorithm='direct', channels_last=False)
+    assert fast.backend.conv_algorithm == 'direct' and not fast.networks.channels_last
+    assert fast.probs.storage == 'disk'
+    with pytest.raises(ValueError, match='not with optimize=False'):
+        InferenceCore(*nets, frames, 2, optimize=False, conv_algorithm='winograd')
+    with pytest.raises(ValueError, match='either a backend'):
+        InferenceCore(*nets, frames, 2, backend=ReferenceBackend(), optimize=False)
 
 
 @torch.no_grad()
-def test_byte_limited_feature_cache_gives_the_unbounded_result(nets, clip):
+def test_byte_limited_feature_cache_gives_the_unbounded_result(nets, clip, backend):
     frames, labels = clip
-    unbounded = InferenceCore(*nets, frames, 2, feature_cache_size=None)
+    unbounded = InferenceCore(*nets, frames, 2, feature_cache_size=None, backend=backend)
     unbounded.interact(one_hot(labels[0], 2), 0)
     one_frame = unbounded.query_cache.nbytes / len(unbounded.query_cache)
     limit = int(2.5 * one_frame)
-    bounded = InferenceCore(*nets, frames, 2, feature_cache_size=None, feature_cache_bytes=limit)
+    bounded = InferenceCore(*nets, frames, 2, feature_cache_size=None, feature_cache_bytes=limit, backend=backend)
     bounded.interact(one_hot(labels[0], 2), 0)
     for core in (unbounded, bounded):
         core.interact(one_hot(labels[8], 2), 8)
@@ -125,13 +146,13 @@ def test_lru_cache_evicts_by_bytes_and_skips_values_larger_than_the_limit():
 
 
 @torch.no_grad()
-def test_streaming_frames_from_a_folder_gives_the_in_memory_result(nets, clip, tmp_path):
+def test_streaming_frames_from_a_folder_gives_the_in_memory_result(nets, clip, backend, tmp_path):
     frames, labels = clip
     for ti, frame in enumerate(frames):
         Image.fromarray(frame).save(tmp_path / f'{ti:05d}.png')  # lossless, so frames are identical
     source = ImageFolder(tmp_path)
     assert len(source) == len(frames) and source.shape == frames.shape
-    streamed, in_memory = InferenceCore(*nets, source, 2), InferenceCore(*nets, frames, 2)
+    streamed, in_memory = (InferenceCore(*nets, images, 2, backend=backend) for images in (source, frames))
     for core in (streamed, in_memory):
         core.interact(one_hot(labels[2], 2), 2)
         core.interact(one_hot(labels[7], 2), 7)
@@ -197,12 +218,14 @@ def test_disk_prob_storage_says_where_it_could_not_write_and_what_to_do(tmp_path
 
 
 @torch.no_grad()
-def test_streamed_frames_bounded_cache_and_disk_probabilities_give_the_unbounded_float32_result(nets, clip, tmp_path):
+def test_streamed_frames_bounded_cache_and_disk_probabilities_give_the_unbounded_float32_result(nets, clip, backend,
+                                                                                                  tmp_path):
     frames, labels = clip
     for ti, frame in enumerate(frames):
         Image.fromarray(frame).save(tmp_path / f'{ti:05d}.png')
-    exact = InferenceCore(*nets, frames, 2, feature_cache_bytes=None, prob_storage='float32')
-    bounded = InferenceCore(*nets, ImageFolder(tmp_path), 2, feature_cache_bytes=1, prob_storage='disk')
+    exact = InferenceCore(*nets, frames, 2, feature_cache_bytes=None, prob_storage='float32', backend=backend)
+    bounded = InferenceCore(*nets, ImageFolder(tmp_path), 2, feature_cache_bytes=1, prob_storage='disk',
+                            backend=backend)
     for idx in (4, 0, 8):  # the second and third interactions fuse with the stored (rounded) probabilities
         outs = [core.interact(one_hot(labels[idx], 2), idx) for core in (exact, bounded)]
         assert (outs[0] != outs[1]).mean() <= 0.005  # the golden label tolerance (argmax near-ties)

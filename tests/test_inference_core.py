@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from accel import AcceleratedBackend
 from inference import InferenceCore
 from inference.prob_store import UINT16_MAX_ERROR
 from model.fusion import FusionNet
@@ -30,8 +31,11 @@ def square_mask(k=2, h=40, w=56, absent=()):
     return F.one_hot(labels, k + 1).permute(2, 0, 1).unsqueeze(1).float(), labels
 
 
+BACKEND = AcceleratedBackend()  # shared: cores compared bit for bit make the same conv choices
+
+
 def make(nets, t=6, k=2, **kw):
-    return InferenceCore(*nets, video(t), k, **kw)
+    return InferenceCore(*nets, video(t), k, **{'backend': BACKEND, **kw})
 
 
 @torch.no_grad()

@@ -4,8 +4,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from accel import AcceleratedBackend
+from accel.winograd import WinogradKeyValue
 from helpers import assert_labels_close, assert_prob_close
 from inference import InferenceCore
+from inference.backend import ReferenceBackend
 from model.fusion import FusionNet
 from model.propagation import PropagationNetwork
 from util.image import normalize_u8
@@ -23,19 +26,22 @@ def one_hot(labels: torch.Tensor, k: int) -> torch.Tensor:
     return F.one_hot(labels.long(), k + 1).permute(2, 0, 1).unsqueeze(1).float()  # [K+1, 1, H, W]
 
 
+BACKENDS = {'accelerated-winograd': lambda: AcceleratedBackend('winograd'),
+            'accelerated-direct': lambda: AcceleratedBackend('direct'), 'reference': ReferenceBackend}
+
+
 @pytest.mark.parametrize('name', ['e2e_a', 'e2e_b'])
 @pytest.mark.parametrize('uint8_frames', [False, True])
-@pytest.mark.parametrize('optimize,conv_algorithm', [(True, 'winograd'), (True, 'direct'), (False, 'direct')],
-                         ids=['optimized-winograd', 'optimized-direct', 'reference'])
-def test_interactions_reproduce_original_probabilities_and_labels(nets, golden, name, uint8_frames, optimize,
-                                                                   conv_algorithm):
+@pytest.mark.parametrize('backend', list(BACKENDS))
+def test_interactions_reproduce_original_probabilities_and_labels(nets, golden, name, uint8_frames, backend):
     g = golden(name)
     cfg = g['config']
     images = g['frames_u8'] if uint8_frames else normalize_u8(g['frames_u8']).unsqueeze(0)
-    core = InferenceCore(*nets, images, cfg['k'], mem_freq=cfg['mem_freq'], optimize=optimize,
-                         conv_algorithm=conv_algorithm)
-    if optimize:
-        assert (core.net.kv_q_f16.__class__.__name__ == 'WinogradKeyValue') == (conv_algorithm == 'winograd')
+    storage = 'float32' if backend == 'reference' else None  # the reference as the original: nothing rounded
+    core = InferenceCore(*nets, images, cfg['k'], mem_freq=cfg['mem_freq'], backend=BACKENDS[backend](),
+                         prob_storage=storage)
+    if backend != 'reference':
+        assert isinstance(core.networks.net.kv_q_f16, WinogradKeyValue) == backend.endswith('winograd')
     assert core.pad == tuple(cfg['pad'])
     with torch.no_grad():
         for step in g['steps']:

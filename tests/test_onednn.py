@@ -4,11 +4,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from accel.onednn import (PackedConv2d, PackedFusionNet, PackedResBlock, conv_output_shape, onednn_available,
+                          pack_trunk)
+from accel.optimize import fold_batchnorm, optimize_for_inference
+from accel.winograd import WinogradConv2d
 from inference import InferenceCore
-from inference.onednn import (PackedConv2d, PackedFusionNet, PackedResBlock, conv_output_shape, onednn_available,
-                              pack_trunk)
-from inference.optimize import fold_batchnorm, optimize_for_inference
-from inference.winograd import WinogradConv2d
+from inference.backend import ReferenceBackend
 from model.fusion import FusionNet
 from model.propagation import PropagationNetwork
 from model.propagation.encoders import MaskRGBEncoder, RGBEncoder
@@ -144,6 +145,6 @@ def test_optimized_core_fuses_with_the_packed_fusion_net_and_the_reference_with_
     prop = PropagationNetwork(arch='resnet18', key_dim=16, value_dim=32, decoder_dims=(32, 16, 16)).eval()
     fusion = FusionNet(width=8).eval()
     frames = torch.zeros(3, 32, 48, 3, dtype=torch.uint8)
-    assert isinstance(InferenceCore(prop, fusion, frames, 1).fusion_forward, PackedFusionNet)
-    assert InferenceCore(prop, fusion, frames, 1, optimize=False).fusion_forward is fusion
-    assert InferenceCore(prop, fusion, frames, 1, fusion='linear').fusion_forward is fusion  # never run: not packed
+    assert isinstance(InferenceCore(prop, fusion, frames, 1).networks.fusion_net, PackedFusionNet)
+    assert InferenceCore(prop, fusion, frames, 1, backend=ReferenceBackend()).networks.fusion_net is fusion
+    assert InferenceCore(prop, fusion, frames, 1, fusion='linear').networks.fusion_net is None  # never run

@@ -7,11 +7,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from accel import AcceleratedBackend, ConvTimings, native
+from accel.optimize import optimize_for_inference
+from accel.timing import winograd_is_faster
+from accel.winograd import WinogradConv2d, WinogradKeyValue, WinogradResBlock, is_eligible
 from inference import InferenceCore
 from inference.benchmark import one_hot, synthetic_clip
-from inference.optimize import optimize_for_inference
-from inference import native
-from inference.winograd import WinogradConv2d, WinogradKeyValue, WinogradResBlock, is_eligible, winograd_is_faster
 from model.fusion import FusionNet
 from model.propagation import PropagationNetwork
 from model.propagation.decoder import ResBlock
@@ -107,7 +108,7 @@ def test_native_kernels_build_once_into_the_cache_and_fall_back_with_a_message(t
         assert native.load() is not None and built[0].stat().st_mtime_ns == stamp  # reused, not rebuilt
         native.load.cache_clear()
         monkeypatch.setenv('CC', str(tmp_path / 'no-such-compiler'))
-        with caplog.at_level(logging.WARNING, logger='inference.native'):
+        with caplog.at_level(logging.WARNING, logger='accel.native'):
             assert native.load() is None
         assert 'no C compiler' in caplog.text and 'PyTorch versions run instead' in caplog.text
         native.load.cache_clear()
@@ -117,7 +118,7 @@ def test_native_kernels_build_once_into_the_cache_and_fall_back_with_a_message(t
         (broken / 'winograd_f43.c').write_text('this is not C\n')
         monkeypatch.setattr(native, 'SOURCES', broken)
         caplog.clear()
-        with caplog.at_level(logging.WARNING, logger='inference.native'):
+        with caplog.at_level(logging.WARNING, logger='accel.native'):
             assert native.load() is None
         assert 'could not be built' in caplog.text and 'winograd_f43.c' in caplog.text
         native.load.cache_clear()
@@ -145,7 +146,7 @@ def test_winograd_conv_refuses_inputs_that_need_gradients():
 
 def test_interact_needs_no_grad_mode_from_the_caller(light_net):
     frames, labels = synthetic_clip(t=3, h=32, w=48, k=1)
-    core = InferenceCore(light_net, None, frames, 1, fusion='none', conv_algorithm='winograd')
+    core = InferenceCore(light_net, None, frames, 1, fusion='none', backend=AcceleratedBackend('winograd'))
     with torch.enable_grad():
         assert core.interact(one_hot(labels[0], 1), 0).shape == (3, 32, 48)
     assert not core.prob.requires_grad
@@ -189,38 +190,27 @@ def test_winograd_mode_converts_the_decoder_and_projections_and_leaves_the_loade
 
 @torch.no_grad()
 def test_auto_mode_times_each_conv_shape_once_and_keeps_the_result(light_net, monkeypatch):
-    import inference.optimize as optimize
+    import accel.timing
     calls = []
 
     def fake_timing(conv, h, w, baseline=None):  # Winograd "wins" for wide convs only, as measured on a real CPU
         calls.append((conv.in_channels, conv.out_channels, h, w, type(baseline).__name__))
         return conv.in_channels >= 32
-    monkeypatch.setattr(optimize, 'winograd_is_faster', fake_timing)
-    monkeypatch.setattr(optimize, '_FASTER', {})
-    monkeypatch.setattr(optimize, '_LAST', {})
-    fast = optimize_for_inference(light_net, (64, 96), 'auto')
-    assert len(calls) == len(set(calls))  # one timing per shape
+    monkeypatch.setattr(accel.timing, 'winograd_is_faster', fake_timing)
+    timings = ConvTimings()
+    fast = optimize_for_inference(light_net, (64, 96), 'auto', timings)
+    assert len(calls) == len(set(calls)) == timings.timed  # one timing per shape
     assert isinstance(fast.decoder.conv1_r, WinogradConv2d) and not isinstance(fast.decoder.decoder.pred,
                                                                                WinogradConv2d)
     n = len(calls)
-    optimize._LAST.clear()
-    optimize_for_inference(light_net, (64, 96), 'auto')
-    assert len(calls) == n  # timings are kept for the process
+    optimize_for_inference(light_net, (64, 96), 'auto', timings)
+    assert len(calls) == n  # the timings object keeps them
+    optimize_for_inference(light_net, (64, 96), 'auto', ConvTimings())
+    assert len(calls) == 2 * n  # and nothing else does: no process-wide state
     # the encoders' inner 3x3 convs are timed against their packed oneDNN form, the others against F.conv2d
     assert {b for *_, b in calls} == {'PackedConv2d', 'NoneType'}
     kv_sizes = {(h, w) for c_in, c_out, h, w, _ in calls if c_out == 16 + 32}  # the fused key/value projections
     assert kv_sizes == {(64 // 16, 96 // 16)} and isinstance(fast.net.kv_q_f16, WinogradKeyValue)
-
-
-@torch.no_grad()
-def test_the_latest_optimised_network_is_reused_until_the_network_size_or_weights_change():
-    net = PropagationNetwork(arch='resnet18', key_dim=8, value_dim=16, decoder_dims=(16, 8, 8)).eval()
-    first = optimize_for_inference(net, (32, 48), 'winograd')
-    assert optimize_for_inference(net, (32, 48), 'winograd') is first
-    assert optimize_for_inference(net, (48, 48), 'winograd') is not first
-    again = optimize_for_inference(net, (48, 48), 'winograd')
-    net.decoder.pred.bias.add_(1)  # modified weights: the transformed copy is stale
-    assert optimize_for_inference(net, (48, 48), 'winograd') is not again
 
 
 @torch.no_grad()
@@ -232,7 +222,8 @@ def test_real_timing_returns_a_decision():
 def test_winograd_core_equals_the_direct_core(light_net):
     frames, labels = synthetic_clip(t=6, h=40, w=56, k=2)
     fusion = FusionNet().eval()
-    cores = [InferenceCore(light_net, fusion, frames, 2, mem_freq=2, conv_algorithm=a) for a in ('winograd', 'direct')]
+    cores = [InferenceCore(light_net, fusion, frames, 2, mem_freq=2, backend=AcceleratedBackend(a))
+             for a in ('winograd', 'direct')]
     for idx in (0, 5):
         outs = [core.interact(one_hot(labels[idx], 2), idx) for core in cores]
         assert (outs[0] != outs[1]).mean() <= 0.005
@@ -240,6 +231,8 @@ def test_winograd_core_equals_the_direct_core(light_net):
 
 
 def test_unknown_conv_algorithm_is_refused(light_net):
+    with pytest.raises(ValueError, match='conv_algorithm'):
+        AcceleratedBackend('fft')
     with pytest.raises(ValueError, match='conv_algorithm'):
         InferenceCore(light_net, None, torch.zeros(2, 32, 32, 3, dtype=torch.uint8), 1, fusion='none',
                       conv_algorithm='fft')

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 import torch.nn as nn
 
-from inference.winograd import WinogradConv2d, is_eligible
+from accel.winograd import WinogradConv2d, is_eligible
 from model.fusion import FusionNet
 from model.resnet import BasicBlock, Bottleneck
 

@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import copy
 import logging
-import weakref
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 import torch.nn as nn
 
-from inference.onednn import PackedConv2d, onednn_available, pack_trunk
-from inference.split_decoder import FusedConv, SplitDecoder
-from inference.winograd import (WinogradConv2d, WinogradKeyValue, WinogradResBlock, is_eligible,
-                                winograd_is_faster)
+from accel.onednn import onednn_available, pack_trunk
+from accel.split_decoder import FusedConv, SplitDecoder
+from accel.timing import ConvTimings
+from accel.winograd import WinogradConv2d, WinogradKeyValue, WinogradResBlock, is_eligible
 from model.propagation import PropagationNetwork
 from model.propagation.decoder import ResBlock
 from model.propagation.encoders import KeyValue
@@ -80,23 +79,11 @@ def fold_batchnorm(net: nn.Module) -> nn.Module:
 
 ConvAlgorithm = Literal['auto', 'winograd', 'direct']
 CONV_ALGORITHMS = ('auto', 'winograd', 'direct')
-_FASTER: dict[tuple, bool] = {}  # (C_in, C_out, h, w, dtype, threads, packed) -> Winograd faster (per process)
-
-
-def _winograd_wins(conv: nn.Conv2d, size: tuple[int, int], packed: bool = False) -> bool:
-    """Winograd measured faster than the direct conv (packed: than a packed oneDNN conv + ReLU) at this size."""
-    key = (conv.in_channels, conv.out_channels, *size, conv.weight.dtype, torch.get_num_threads(), packed)
-    if key not in _FASTER:
-        baseline = PackedConv2d(conv, (1, conv.in_channels, *size), relu=True) if packed else None
-        _FASTER[key] = winograd_is_faster(conv, *size, baseline=baseline)
-        log.debug('conv %d->%d at %dx%d: %s', conv.in_channels, conv.out_channels, *size,
-                  'Winograd' if _FASTER[key] else 'direct')
-    return _FASTER[key]
 
 
 @dataclass
 class InferenceNetwork:
-    """What the optimised InferenceCore runs: the folded propagation net (encoders, key/value projections,
+    """What the accelerated backend runs: the folded propagation net (encoders, key/value projections,
     attention) and its split decoder, with Winograd convolutions where chosen and, on the CPU, encoders whose
     convs are packed oneDNN primitives with fused ReLU / residual add."""
     net: PropagationNetwork
@@ -105,31 +92,22 @@ class InferenceNetwork:
     packed_encoders: bool
 
 
-_LAST: dict[tuple, InferenceNetwork] = {}  # the latest optimised network, reused by the next video of its size
-
-
-def _state_key(net: nn.Module) -> tuple:
-    """Identity and tensor versions of net: changes when it is replaced or any parameter / buffer is modified."""
-    return id(net), net.training, tuple(t._version for t in [*net.parameters(), *net.buffers()])
-
-
 def optimize_for_inference(prop_net: PropagationNetwork, padded_size: tuple[int, int],
-                           conv_algorithm: ConvAlgorithm = 'auto') -> InferenceNetwork:
+                           conv_algorithm: ConvAlgorithm = 'auto', timings: ConvTimings | None = None
+                           ) -> InferenceNetwork:
     """Fold BatchNorm, split the decoder, and run the large 3x3 convs (decoder, key/value projections) with
-    Winograd F(4x4,3x3) where it is faster: 'auto' times both algorithms once per conv shape at this video's
-    feature sizes (CPU only; on CUDA cuDNN chooses), 'winograd' uses it for every such conv, 'direct' never.
+    Winograd F(4x4,3x3) where it is faster: 'auto' asks `timings` (both algorithms timed once per conv shape at
+    this video's feature sizes, CPU only; on CUDA cuDNN chooses), 'winograd' uses it for every such conv, 'direct'
+    never.
     On the CPU the two encoders' convs become oneDNN primitives with weights reordered for this size and their
-    ReLU / residual add fused (inference.onednn), and their blocks' inner stride-1 3x3 convs Winograd ones where
+    ReLU / residual add fused (accel.onednn), and their blocks' inner stride-1 3x3 convs Winograd ones where
     conv_algorithm chooses it (for 'auto': timed against the packed oneDNN conv).
-
-    The result is kept until the next call with another network, size or setting (or until prop_net is freed
-    or modified), so that consecutive videos of one size share it: transforming the weights takes seconds.
+    prop_net itself is left unchanged (the result shares its untransformed tensors).
     """
     if conv_algorithm not in CONV_ALGORITHMS:
         raise ValueError(f'conv_algorithm must be one of {CONV_ALGORITHMS}, got {conv_algorithm!r}')
-    key = (_state_key(prop_net), tuple(padded_size), conv_algorithm, torch.get_num_threads())
-    if key in _LAST:
-        return _LAST[key]
+    timings = ConvTimings() if timings is None else timings
+    timed, seconds = timings.timed, timings.seconds
     net = fold_batchnorm(prop_net)
     decoder = SplitDecoder(copy_modules(net.decoder), net.kv_q_f16.val_proj.out_channels)
     hp, wp = padded_size
@@ -141,7 +119,7 @@ def optimize_for_inference(prop_net: PropagationNetwork, padded_size: tuple[int,
         if conv_algorithm == 'direct' or not is_eligible(conv):
             return False
         return conv_algorithm == 'winograd' or (on_cpu and conv.out_channels >= 16
-                                                and _winograd_wins(conv, size, packed))
+                                                and timings.winograd_wins(conv, size, packed))
 
     count = 0
     packed = onednn_available(device)
@@ -180,9 +158,10 @@ def optimize_for_inference(prop_net: PropagationNetwork, padded_size: tuple[int,
         if chosen(getattr(parent, child), size):
             setattr(parent, child, WinogradConv2d(getattr(parent, child)))
             count += 1
+    if timings.timed > timed:
+        log.info('timed %d convolution shapes for frames of %dx%d in %.1f s (once per shape and machine%s)',
+                 timings.timed - timed, hp, wp, timings.seconds - seconds,
+                 f': stored in {timings.path}' if timings.path else '; a ConvTimings path keeps them for later runs')
+        timings.save()
     log.debug('%d convolutions run with Winograd F(4x4,3x3)', count)
-    fast = InferenceNetwork(net, decoder, count, packed)
-    _LAST.clear()  # one cached network at most: a new size or network replaces it
-    _LAST[key] = fast
-    weakref.finalize(prop_net, _LAST.pop, key, None)  # and it goes with the network it was made from
-    return fast
+    return InferenceNetwork(net, decoder, count, packed)

@@ -4,20 +4,18 @@ Each 6x6 input tile d gives a 4x4 output tile Y = A^T [(G g G^T) ⊙ (B^T d B)] 
 elementwise product over all tiles and channels is 36 matrix products [tiles, C_in] x [C_in, C_out] (one batched
 matmul); each tile transform is two small matmuls over every tile and channel at once. Exact in real arithmetic;
 in float32 the result differs from the direct convolution by about 1e-5 of the output's scale (tests/test_winograd.py),
-an order of magnitude inside the golden tolerances. oneDNN has no Winograd kernels for AVX2 CPUs and NNPACK does not
-run on this one; this makes the decoder's large 3x3 convolutions 1.6-2.2x faster on the CPU.
+an order of magnitude inside the golden tolerances. PyTorch's CPU convolutions (oneDNN) do not use Winograd on the
+CPUs we measured; accel.timing decides per conv shape whether this is faster (measurements: docs/speed.md).
 """
 from __future__ import annotations
 
 import math
 import threading
-import time
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from inference import native
+from accel import native
 
 # Transform matrices of F(4x4, 3x3) with interpolation points 0, ±1, ±2, ∞.
 _BT = torch.tensor([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
@@ -71,7 +69,7 @@ def winograd_conv3x3(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None
     x [N,C,H,W] and u = transform_weight(g); residual [N or 1 (broadcast), C_out, H, W].
 
     Returns [N, C_out, H, W] in channels-last memory (the layout the tile transforms produce and read fastest).
-    The tile transforms run as native kernels (inference.native) on float32 CPU tensors when they can be built,
+    The tile transforms run as native kernels (accel.native) on float32 CPU tensors when they can be built,
     otherwise as PyTorch ops (_transformed_torch).
     """
     n, c, h, w = x.shape
@@ -180,38 +178,6 @@ class WinogradResBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x if self.downsample is None else self.downsample(x)
         return self.conv2(self.conv1(x), shortcut)
-
-
-def _cpu_seconds(fn, repeats: int = 3) -> float:
-    fn()  # warm-up (allocator, oneDNN primitive creation)
-    best = float('inf')
-    for _ in range(repeats):
-        start = time.process_time()
-        fn()
-        best = min(best, time.process_time() - start)
-    return best
-
-
-@torch.no_grad()
-def winograd_is_faster(conv: nn.Conv2d, height: int, width: int, margin: float = 1.1,
-                       baseline: nn.Module | None = None) -> bool:
-    """Time both algorithms on a [1, C_in, height, width] input (CPU only): True if Winograd wins by `margin`.
-
-    baseline: the module Winograd would replace, e.g. a packed oneDNN conv with fused ReLU, timed against a
-    Winograd conv with the ReLU fused too, on a channels-last input (the encoders' layout); default F.conv2d.
-    """
-    if conv.weight.device.type != 'cpu':
-        return False  # cuDNN picks its own algorithms (Winograd included): use torch.backends.cudnn.benchmark
-    x = torch.randn(1, conv.in_channels, height, width, dtype=conv.weight.dtype)
-    u = transform_weight(conv.weight)
-    if baseline is None:
-        direct = _cpu_seconds(lambda: F.conv2d(x, conv.weight, conv.bias, padding=1))
-        wino = _cpu_seconds(lambda: winograd_conv3x3(x, u, conv.bias))
-    else:
-        x = x.contiguous(memory_format=torch.channels_last)
-        direct = _cpu_seconds(lambda: baseline(x))
-        wino = _cpu_seconds(lambda: winograd_conv3x3(x, u, conv.bias, relu_output=True))
-    return wino * margin < direct
 
 
 class WinogradKeyValue(nn.Module):

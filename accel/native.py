@@ -1,4 +1,4 @@
-"""Native CPU kernels: small plain-C files in inference/csrc, built on first use with the system C compiler.
+"""Native CPU kernels: small plain-C files in accel/csrc, built on first use with the system C compiler.
 
 Built once per source, compiler and CPU into a cache folder ($MIVOS_KERNEL_CACHE, default ~/.cache/mivos) and
 called through ctypes on tensors' memory (no PyTorch headers, so a build takes about a second). Everything that
@@ -32,13 +32,14 @@ SIGNATURES = {  # argument types of the exported functions (all return void)
 
 
 def cache_dir() -> Path:
-    """Where built kernels are kept: $MIVOS_KERNEL_CACHE, else $XDG_CACHE_HOME/mivos or ~/.cache/mivos."""
+    """Where built kernels (and the default conv timings) are kept: $MIVOS_KERNEL_CACHE, else
+    $XDG_CACHE_HOME/mivos or ~/.cache/mivos."""
     if os.environ.get('MIVOS_KERNEL_CACHE'):
         return Path(os.environ['MIVOS_KERNEL_CACHE'])
     return Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'mivos'
 
 
-def _cpu_id() -> str:
+def cpu_id() -> str:
     """The CPU the code is built for (-march=native): model and feature flags where the OS tells them."""
     try:
         lines = Path('/proc/cpuinfo').read_text().splitlines()
@@ -50,7 +51,7 @@ def _cpu_id() -> str:
 def _build(source: Path, compiler: str) -> Path:
     """Compile source into a shared library in cache_dir() (atomically: concurrent builders do not clash)."""
     version = subprocess.run([compiler, '--version'], capture_output=True, text=True).stdout
-    digest = hashlib.sha256('\0'.join([source.read_text(), compiler, version, *FLAGS, _cpu_id()]).encode())
+    digest = hashlib.sha256('\0'.join([source.read_text(), compiler, version, *FLAGS, cpu_id()]).encode())
     target = cache_dir() / f'{source.stem}-{digest.hexdigest()[:16]}.so'
     if target.exists():
         return target
