@@ -17,7 +17,7 @@ $(STAMP): requirements.txt
 	touch $@
 
 # davisinteractive 1.0.4 pins scikit-learn==0.20.3 and builds a Cython extension against the venv's numpy:
-# no deps, no build isolation, no cached wheel (see util/davis_compat.py).
+# no deps, no build isolation, no cached wheel (see evaluation/davis_compat.py).
 $(DAVIS_STAMP): $(STAMP)
 	$(PY) -m pip install -q --no-deps --no-build-isolation --no-cache-dir davisinteractive==1.0.4
 	touch $@

@@ -35,10 +35,10 @@ from evaluation.sample_store import RoundRecord, Sample, SampleStore
 from accel import AcceleratedBackend
 from inference.backend import Backend
 from inference.core import FusionMode, InferenceCore
-from inference.davis import DAVISProcessor, Policy
+from evaluation.davis import DAVISProcessor, Policy
 from inference.interaction import ClickInteraction
 from inference.interaction.base import one_hot
-from util.davis_compat import list_subset, patch_davisinteractive, registered_sequences
+from evaluation.davis_compat import list_subset, patch_davisinteractive, registered_sequences
 from util.files import atomic_write_text
 from util.palette import read_labels, write_labels
 from util.video import read_video

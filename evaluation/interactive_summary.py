@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from util.davis_compat import patch_davisinteractive, registered_sequences
+from evaluation.davis_compat import patch_davisinteractive, registered_sequences
 
 METRIC = 'J_AND_F'
 

@@ -26,7 +26,7 @@ from dataset.sequence import VideoSequence
 from dataset.youtubevos_reader import YouTubeVOSTestDataset
 from accel import AcceleratedBackend
 from inference.backend import Backend
-from inference.benchmark import PeakMemory
+from util.memory import PeakMemory
 from inference.core import InferenceCore
 from inference.interaction.base import one_hot
 from model.aggregate import aggregate_wbg

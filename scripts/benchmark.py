@@ -14,7 +14,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from accel import AcceleratedBackend  # noqa: E402
-from inference.benchmark import (build_networks, memory_probe, prepare_optimized, run_mode, run_s2m,  # noqa: E402
+from evaluation.benchmark import (build_networks, memory_probe, prepare_optimized, run_mode, run_s2m,  # noqa: E402
                                  summary_rows, synthetic_clip, with_flops, write_synthetic_folder)
 
 PHASES = ('first', 'fusion', 'session')

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from accel import AcceleratedBackend  # noqa: E402
 from dataset.image_io import read_label_mask  # noqa: E402
 from inference.backend import Backend  # noqa: E402
-from inference.fusion_data import propagate_reference, reference_objects  # noqa: E402
+from scripts.fusion_data import propagate_reference, reference_objects  # noqa: E402
 from util.video import list_frames, read_video  # noqa: E402
 from util.weights import load_network  # noqa: E402
 

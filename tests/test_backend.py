@@ -10,7 +10,7 @@ import accel.timing
 from accel import AcceleratedBackend, ConvTimings
 from inference import InferenceCore
 from inference.backend import ReferenceBackend, ReferenceNetworks
-from inference.benchmark import one_hot, synthetic_clip
+from evaluation.benchmark import one_hot, synthetic_clip
 from model.propagation import PropagationNetwork
 
 

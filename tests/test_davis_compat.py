@@ -1,4 +1,4 @@
-"""davisinteractive 1.0.4 through util.davis_compat: full real sessions on a tiny DAVIS-format set made here."""
+"""davisinteractive 1.0.4 through evaluation.davis_compat: full real sessions on a tiny DAVIS-format set made here."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from util.davis_compat import patch_davisinteractive, registered_sequences, sequence_facts
+from evaluation.davis_compat import patch_davisinteractive, registered_sequences, sequence_facts
 from util.palette import write_labels
 
 H, W, T = 64, 96, 4

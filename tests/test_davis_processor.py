@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from inference import DAVISProcessor
+from evaluation.davis import DAVISProcessor
 from model.fusion import FusionNet
 from model.propagation import PropagationNetwork
 from model.s2m import S2M

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from helpers import assert_labels_close
-from inference import DAVISProcessor
+from evaluation.davis import DAVISProcessor
 from model.fusion import FusionNet
 from model.propagation import PropagationNetwork
 from model.s2m import S2M

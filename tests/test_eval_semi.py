@@ -38,7 +38,7 @@ def _eroded(labels: np.ndarray, iterations: int) -> np.ndarray:
 
 def _independent_jf(gts: list[np.ndarray], preds: list[np.ndarray]) -> tuple[float, float]:
     """Mean J and F over all objects (each averaged over frames 1..T-2) with davisinteractive's metrics."""
-    from util.davis_compat import patch_davisinteractive
+    from evaluation.davis_compat import patch_davisinteractive
     patch_davisinteractive()
     from davisinteractive.metrics import batched_f_measure, batched_jaccard
     js, fs = [], []

@@ -7,7 +7,7 @@ import pytest
 from inference.interaction.canvas import CanvasView
 from inference.interaction.raster import bresenham
 from inference.interaction.scribbles import rasterize_scribbles
-from util.davis_compat import patch_davisinteractive
+from evaluation.davis_compat import patch_davisinteractive
 
 
 @pytest.fixture(scope='module')

@@ -74,7 +74,7 @@ def _blobs(rng: np.random.Generator, t: int, h: int, w: int, k: int) -> np.ndarr
 
 @pytest.mark.parametrize('h, w', [(10, 10), (64, 96), (150, 260)])
 def test_scores_equal_davisinteractive_on_random_multi_object_videos(h, w):
-    from util.davis_compat import patch_davisinteractive
+    from evaluation.davis_compat import patch_davisinteractive
     patch_davisinteractive()
     from davisinteractive.metrics import batched_f_measure, batched_jaccard
     rng = np.random.default_rng(h)

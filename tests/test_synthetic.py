@@ -162,7 +162,7 @@ def test_cli_generates_with_the_given_options(tmp_path):
 
 
 def test_generated_davis_root_runs_in_a_real_interactive_session(tiny, tmp_path):
-    from util.davis_compat import patch_davisinteractive, registered_sequences
+    from evaluation.davis_compat import patch_davisinteractive, registered_sequences
     patch_davisinteractive()
     from davisinteractive.session import DavisInteractiveSession
     davis = tiny / 'davis'

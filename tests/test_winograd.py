@@ -12,7 +12,7 @@ from accel.optimize import optimize_for_inference
 from accel.timing import winograd_is_faster
 from accel.winograd import WinogradConv2d, WinogradKeyValue, WinogradResBlock, is_eligible
 from inference import InferenceCore
-from inference.benchmark import one_hot, synthetic_clip
+from evaluation.benchmark import one_hot, synthetic_clip
 from model.fusion import FusionNet
 from model.propagation import PropagationNetwork
 from model.propagation.decoder import ResBlock

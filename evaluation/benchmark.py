@@ -9,11 +9,7 @@ import contextlib
 import dataclasses
 import importlib
 import logging
-import os
-import resource
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +27,7 @@ from inference.image_source import ImageFolder
 from inference.prob_store import ProbStorage
 from model.fusion import FusionNet
 from model.propagation import PropagationNetwork
+from util.memory import PeakMemory, max_rss_mb
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +83,6 @@ def write_synthetic_folder(folder: Path, t: int, h: int, w: int, k: int) -> None
         Image.fromarray(synthetic_frame(ti, h, w, k)[0]).save(folder / f'{ti:05d}.png', compress_level=1)
 
 
-def max_rss_mb() -> float:
-    """Peak resident memory of this process since it started (the kernel's high-water mark), MiB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def core_options(mode: str, backend: Backend | None = None, cache_bytes: int | None = None,
                  prob_storage: ProbStorage | None = None) -> dict:
     """InferenceCore options of a mode: 'optimized' = the accelerated backend (given, or a new one) with the
@@ -131,45 +123,6 @@ def memory_probe(folder: Path, k: int, device: torch.device, mode: str = 'optimi
 def one_hot(labels: np.ndarray, k: int) -> torch.Tensor:
     """[H,W] labels -> [K+1,1,H,W] float mask (background first)."""
     return F.one_hot(torch.from_numpy(labels).long(), k + 1).permute(2, 0, 1).unsqueeze(1).float()
-
-
-class PeakMemory:
-    """Peak process memory during a block: RSS sampled every 2 ms on CPU, max allocated bytes on CUDA."""
-
-    def __init__(self, device: torch.device):
-        self.device = device
-        self.peak = self.start = 0
-
-    @staticmethod
-    def rss() -> int:
-        with open('/proc/self/statm') as f:
-            return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
-
-    def current(self) -> int:
-        return torch.cuda.memory_allocated(self.device) if self.device.type == 'cuda' else self.rss()
-
-    @contextlib.contextmanager
-    def track(self) -> Iterator[PeakMemory]:
-        self.start = self.peak = self.current()
-        if self.device.type == 'cuda':
-            torch.cuda.reset_peak_memory_stats(self.device)
-            yield self
-            torch.cuda.synchronize(self.device)
-            self.peak = torch.cuda.max_memory_allocated(self.device)
-            return
-        stop = threading.Event()
-
-        def sample() -> None:
-            while not stop.wait(0.002):
-                self.peak = max(self.peak, self.rss())
-        thread = threading.Thread(target=sample, daemon=True)
-        thread.start()
-        try:
-            yield self
-        finally:
-            stop.set()
-            thread.join()
-            self.peak = max(self.peak, self.rss())
 
 
 def build_networks(device: torch.device, seed: int = 0) -> tuple[PropagationNetwork, FusionNet]:

@@ -155,7 +155,7 @@ def _refuse_download(kind: str) -> Callable:
             f'davisinteractive wanted to download the official DAVIS {kind} because a file is missing under '
             f'{getattr(self, "davis_root", "?")} (it needs Annotations/480p/<seq>/00000.png... and '
             f'Scribbles/<seq>/001.json... for every sequence of the subset). Downloads are disabled: put the '
-            f'files there, or evaluate only the sequences you have with util.davis_compat.registered_sequences.')
+            f'files there, or evaluate only the sequences you have with evaluation.davis_compat.registered_sequences.')
 
     return refuse
 
