@@ -1,1 +1,1 @@
-"""Data: training samples (facts §e), test-set readers and the synthetic generator; knows no model."""
+"""Data: training samples (docs/mivos.md), test-set readers and the synthetic generator; knows no model."""

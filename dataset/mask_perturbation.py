@@ -1,4 +1,4 @@
-"""Synthetic previous masks for S2M training (facts §e2): empty, or the GT perturbed down to a target IoU."""
+"""Synthetic previous masks for S2M training (docs/mivos.md): empty, or the GT perturbed down to a target IoU."""
 from __future__ import annotations
 
 import cv2

@@ -1,4 +1,4 @@
-"""S2M (scribble-to-mask) training samples (facts §e2): image, GT, a synthetic previous mask and interactions.
+"""S2M (scribble-to-mask) training samples (docs/mivos.md): image, GT, a synthetic previous mask and interactions.
 
 The 6-channel S2M input is cat(rgb, prev, pos, neg). Interactions are scribbles (the original), clicks (CiVOS
 style, positive/negative disks at the innermost point of each error region) or a 50/50 mix per sample.
@@ -134,7 +134,7 @@ class S2MDataset(Dataset):
 
 def build_s2m_mixture(static_root: str | Path, lvis_root: str | Path | None = None,
                       **kwargs: Any) -> ConcatDataset:
-    """S2M data: concat([static mixture] x 2 + [LVIS]) (facts §e2); LVIS left out if lvis_root is None."""
+    """S2M data: concat([static mixture] x 2 + [LVIS]) (docs/mivos.md); LVIS left out if lvis_root is None."""
     folders = static_mixture_folders(static_root) * 2
     mixture = concat_repeated(folders, lambda folder: S2MDataset(static_roots=folder, **kwargs))
     if lvis_root is None:

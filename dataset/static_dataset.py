@@ -1,4 +1,4 @@
-"""Stage-0 propagation data: 3-frame pseudo-videos made from one image + mask (facts §e1, "Static data").
+"""Stage-0 propagation data: 3-frame pseudo-videos made from one image + mask (docs/mivos.md).
 
 Folder layouts (one root each):
 * flat ("method 1", DUTS, ecssd, BIG_small, HRSOD_small, our synthetic set): `root/XXX.jpg + root/XXX.png`;
@@ -56,7 +56,7 @@ def find_static_pairs(root: str | Path) -> list[Pair]:
 
 
 def static_mixture_folders(static_root: str | Path) -> list[Path]:
-    """Folders of the static mixture with the original repetitions (facts §e1), in concatenation order.
+    """Folders of the static mixture with the original repetitions (docs/mivos.md), in concatenation order.
 
     Missing named folders are skipped with a warning. If none of the six named folders exists, the root is used as
     it is: once if it holds image/mask pairs itself, else each sub-folder once (e.g. a single synthetic folder).

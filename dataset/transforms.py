@@ -54,7 +54,7 @@ def random_affine(affine: v2.RandomAffine, rng: SampleRng, image: torch.Tensor, 
 
     The image is resampled through PIL (torchvision offers BICUBIC affine for PIL images only) with the transform's
     interpolation and fill; the mask with nearest (fill 0), or with BICUBIC then threshold 0.5 if bicubic_mask
-    (the static per-frame affine, facts §g13).
+    (the static per-frame affine, docs/mivos.md).
     """
     params = rng.apply(affine.make_params, [image])
     out_image = tv_tensors.Image(TF.pil_to_tensor(affine.transform(TF.to_pil_image(image), params)))

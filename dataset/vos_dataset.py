@@ -1,11 +1,11 @@
-"""Stage-1/2 propagation data: 3-frame clips of annotated videos (BL30K, YouTubeVOS, DAVIS; facts §e1, "VOS data").
+"""Stage-1/2 propagation data: 3-frame clips of annotated videos (BL30K, YouTubeVOS, DAVIS; docs/mivos.md).
 
 Layout: `im_root/<video>/<frame>.jpg` and `gt_root/<video>/<frame>.png` (palette or greyscale PNGs of object ids).
 """
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +27,14 @@ BL_LARGE_PIXELS = 30 * 30
 BL_SMALL_ELSEWHERE_PIXELS = 20 * 20
 
 
-def sample_frame_indices(length: int, max_jump: int, rng: SampleRng) -> list[int]:
-    """Three frame indices at most ~max_jump apart (facts §e1), in random temporal direction.
+def sample_frame_indices(length: int, max_skip: int, rng: SampleRng) -> list[int]:
+    """Three frame indices at most ~max_skip apart (docs/mivos.md), in random temporal direction.
 
-    Faithful to the original, including its clipping: when length <= max_jump the first two indices coincide.
+    Faithful to the original, including its clipping: when length <= max_skip the first two indices coincide.
     """
-    if length < 3 or max_jump < 1:
-        raise ValueError(f'need a video of >= 3 frames and max_jump >= 1, got length {length}, max_jump {max_jump}')
-    j = min(length, max_jump)
+    if length < 3 or max_skip < 1:
+        raise ValueError(f'need a video of >= 3 frames and max_skip >= 1, got length {length}, max_skip {max_skip}')
+    j = min(length, max_skip)
     f0 = rng.randint(0, length - j + 1)
     f1 = min(f0 + rng.randint(0, j + 1) + 1, length - j, length - 1)
     f2 = min(f1 + rng.randint(0, j + 1) + 1, length - j // 2, length - 1)
@@ -76,17 +76,17 @@ class VOSDataset(Dataset):
     {0, 1} (target / second object, zeros if absent); 'cls_gt' int64 [3, S, S] (0 bg, 1 target, 2 second);
     'selector' float32 [2] ([1, 1] with a second object, else [1, 0]); 'info' {'name': video, 'frames': the 3 image
     file names, 'num_objects': usable objects in the clip}.
-    The effective jump is max_jump // jump_divisor (YouTubeVOS stores every 5th frame: jump_divisor 5).
+    The effective jump is max_skip // skip_divisor (YouTubeVOS stores every 5th frame: skip_divisor 5).
     Videos with fewer than 3 frames are skipped with a warning (names in `skipped_videos`).
     """
 
-    def __init__(self, im_root: str | Path, gt_root: str | Path, max_jump: int, is_bl: bool,
-                 subset: Iterable[str] | None = None, size: int = 384, jump_divisor: int = 1,
+    def __init__(self, im_root: str | Path, gt_root: str | Path, max_skip: int, is_bl: bool,
+                 subset: Iterable[str] | None = None, size: int = 384, skip_divisor: int = 1,
                  seed: int | None = None):
         self.im_root, self.gt_root = require_dir(im_root, 'image'), require_dir(gt_root, 'annotation')
-        self.is_bl, self.size, self.jump_divisor, self.seed = is_bl, size, jump_divisor, seed
+        self.is_bl, self.size, self.skip_divisor, self.seed = is_bl, size, skip_divisor, seed
         self.videos, self.frames, self.skipped_videos = self._index(subset)  # frames: image file names per video
-        self.set_max_jump(max_jump)
+        self.set_max_skip(max_skip)
         self.sequence_geometry = v2.Compose([
             v2.RandomHorizontalFlip(),
             v2.RandomResizedCrop(size, scale=(0.25, 1.0) if is_bl else (0.36, 1.0),
@@ -124,16 +124,16 @@ class VOSDataset(Dataset):
             raise DatasetError(f'no video with >= 3 frames in {self.im_root}; expected <video>/<frame>.jpg folders')
         return videos, frames, skipped
 
-    def set_max_jump(self, max_jump: int) -> None:
-        """Set the curriculum's max jump J (the trainer calls this per epoch); frames are at most J // divisor apart."""
-        if max_jump // self.jump_divisor < 1:
-            raise ValueError(f'max_jump {max_jump} // jump_divisor {self.jump_divisor} must be >= 1')
-        self.max_jump = max_jump
+    def set_max_skip(self, max_skip: int) -> None:
+        """Set the curriculum's max skip J (the trainer calls this per epoch); frames are at most J // divisor apart."""
+        if max_skip // self.skip_divisor < 1:
+            raise ValueError(f'max_skip {max_skip} // skip_divisor {self.skip_divisor} must be >= 1')
+        self.max_skip = max_skip
 
     @property
-    def effective_jump(self) -> int:
+    def effective_skip(self) -> int:
         """Frame-index jump actually used for sampling."""
-        return self.max_jump // self.jump_divisor
+        return self.max_skip // self.skip_divisor
 
     def __len__(self) -> int:
         return len(self.videos)
@@ -166,7 +166,7 @@ class VOSDataset(Dataset):
         frames = self.frames[video]
         rng = SampleRng.for_sample(self.seed, index)
         for _ in range(MAX_TRIALS):
-            names = [frames[i] for i in sample_frame_indices(len(frames), self.effective_jump, rng)]
+            names = [frames[i] for i in sample_frame_indices(len(frames), self.effective_skip, rng)]
             images, labels = self._augment(*self._read_clip(video, names), rng)
             objects = select_objects(labels, self.is_bl)
             if objects:
@@ -182,27 +182,33 @@ class VOSDataset(Dataset):
                 'info': {'name': video, 'frames': names, 'num_objects': len(objects)}}
 
 
-def set_max_jump(dataset: Dataset, max_jump: int) -> None:
-    """Set max_jump on every VOSDataset inside dataset (ConcatDatasets are searched)."""
-    if isinstance(dataset, VOSDataset):
-        dataset.set_max_jump(max_jump)
+def video_sets(dataset: Dataset) -> Iterator[Dataset]:
+    """The sets inside dataset (ConcatDatasets are searched) that take a max skip: VOSDataset or alike."""
+    if hasattr(dataset, 'set_max_skip'):
+        yield dataset
     elif isinstance(dataset, ConcatDataset):
         for child in dataset.datasets:
-            set_max_jump(child, max_jump)
+            yield from video_sets(child)
 
 
-def build_bl30k(bl_root: str | Path, max_jump: int, **kwargs: Any) -> VOSDataset:
+def set_max_skip(dataset: Dataset, max_skip: int) -> None:
+    """The curriculum's max skip on every video set inside dataset."""
+    for video_set in video_sets(dataset):
+        video_set.set_max_skip(max_skip)
+
+
+def build_bl30k(bl_root: str | Path, max_skip: int, **kwargs: Any) -> VOSDataset:
     """Stage-1 data: BL30K/{JPEGImages,Annotations}/<video>/... with the BL30K object rules."""
     bl_root = Path(bl_root)
-    return VOSDataset(bl_root / 'JPEGImages', bl_root / 'Annotations', max_jump, is_bl=True, **kwargs)
+    return VOSDataset(bl_root / 'JPEGImages', bl_root / 'Annotations', max_skip, is_bl=True, **kwargs)
 
 
-def build_stage2_mixture(yv_root: str | Path, davis_root: str | Path, max_jump: int,
+def build_stage2_mixture(yv_root: str | Path, davis_root: str | Path, max_skip: int,
                          yv_subset_file: str | Path | None = None, davis_subset_file: str | Path | None = None,
                          **kwargs: Any) -> ConcatDataset:
-    """Stage-2 data: concat([DAVIS] x 5 + [YouTubeVOS]) (facts §e1).
+    """Stage-2 data: concat([DAVIS] x 5 + [YouTubeVOS]) (docs/mivos.md).
 
-    YouTubeVOS: yv_root/train_480p/{JPEGImages,Annotations} (jump_divisor 5), restricted to yv_subset_file if
+    YouTubeVOS: yv_root/train_480p/{JPEGImages,Annotations} (skip_divisor 5), restricted to yv_subset_file if
     given (the original's util/yv_subset.txt, 3,464 videos). DAVIS: davis_root/2017/trainval/{JPEGImages,
     Annotations}/480p, restricted to davis_subset_file, else to ImageSets/2017/train.txt if present (the same 60
     training videos as the original's util/davis_subset.txt), else every video.
@@ -211,8 +217,8 @@ def build_stage2_mixture(yv_root: str | Path, davis_root: str | Path, max_jump: 
     davis = Path(davis_root) / '2017' / 'trainval'
     if davis_subset_file is None and (davis / 'ImageSets' / '2017' / 'train.txt').is_file():
         davis_subset_file = davis / 'ImageSets' / '2017' / 'train.txt'
-    davis_set = VOSDataset(davis / 'JPEGImages' / '480p', davis / 'Annotations' / '480p', max_jump, is_bl=False,
+    davis_set = VOSDataset(davis / 'JPEGImages' / '480p', davis / 'Annotations' / '480p', max_skip, is_bl=False,
                            subset=read_subset(davis_subset_file), **kwargs)
-    yv_set = VOSDataset(yv / 'JPEGImages', yv / 'Annotations', max_jump, is_bl=False,
-                        subset=read_subset(yv_subset_file), jump_divisor=5, **kwargs)
+    yv_set = VOSDataset(yv / 'JPEGImages', yv / 'Annotations', max_skip, is_bl=False,
+                        subset=read_subset(yv_subset_file), skip_divisor=5, **kwargs)
     return ConcatDataset([davis_set] * 5 + [yv_set])

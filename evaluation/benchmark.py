@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
@@ -28,6 +27,7 @@ from inference.prob_store import ProbStorage
 from model.fusion import FusionNet
 from model.propagation import PropagationNetwork
 from util.memory import PeakMemory, max_rss_mb
+from util.tensor_util import one_hot
 
 log = logging.getLogger(__name__)
 
@@ -118,11 +118,6 @@ def memory_probe(folder: Path, k: int, device: torch.device, mode: str = 'optimi
                masks_mb=core.masks.nbytes / 2**20, feature_cache_mb=core.query_cache.nbytes / 2**20,
                cached_frames=len(core.query_cache))
     return out
-
-
-def one_hot(labels: np.ndarray, k: int) -> torch.Tensor:
-    """[H,W] labels -> [K+1,1,H,W] float mask (background first)."""
-    return F.one_hot(torch.from_numpy(labels).long(), k + 1).permute(2, 0, 1).unsqueeze(1).float()
 
 
 def build_networks(device: torch.device, seed: int = 0) -> tuple[PropagationNetwork, FusionNet]:

@@ -1,4 +1,4 @@
-"""The DAVIS interactive-robot adapter (facts §d2): scribbles -> S2M -> InferenceCore with MiVOS's 3-frame policy."""
+"""The DAVIS interactive-robot adapter (docs/davis_protocol.md): scribbles -> S2M -> InferenceCore, 3-frame policy."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence

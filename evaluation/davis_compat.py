@@ -27,7 +27,7 @@ from util.palette import read_labels
 log = logging.getLogger(__name__)
 
 # Every module of the package, imported up front so default arguments such as `dtype=np.int` bind while the
-# aliases exist (DAVISINTERACTIVE.md section 3).
+# aliases exist (docs/davis_protocol.md).
 DAVIS_MODULES = (
     'dataset.davis', 'metrics.jaccard', 'utils.mask', 'utils.operations', 'utils.scribbles',
     'utils.visualization', 'robot.interactive_robot', 'storage.abstract', 'storage.local', 'evaluation.service',
@@ -194,7 +194,7 @@ def patch_davisinteractive(robot_seed: int | None = 0) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Custom DAVIS-format data (DAVISINTERACTIVE.md section 9)
+# Custom DAVIS-format data (docs/davis_protocol.md)
 
 def _annotation_dir(davis_root: Path, name: str) -> Path:
     return davis_root / 'Annotations' / '480p' / name

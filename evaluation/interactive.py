@@ -37,7 +37,7 @@ from inference.backend import Backend
 from inference.core import FusionMode, InferenceCore
 from evaluation.davis import DAVISProcessor, Policy
 from inference.interaction import ClickInteraction
-from inference.interaction.base import one_hot
+from util.tensor_util import one_hot
 from evaluation.davis_compat import list_subset, patch_davisinteractive, registered_sequences
 from util.files import atomic_write_text
 from util.palette import read_labels, write_labels

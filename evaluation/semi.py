@@ -28,7 +28,7 @@ from accel import AcceleratedBackend
 from inference.backend import Backend
 from util.memory import PeakMemory
 from inference.core import InferenceCore
-from inference.interaction.base import one_hot
+from util.tensor_util import one_hot
 from model.aggregate import aggregate_wbg
 from util.metrics import sequence_scores
 from util.palette import read_labels, write_labels

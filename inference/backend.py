@@ -1,6 +1,6 @@
 """The seam between the MiVOS algorithm (InferenceCore) and the computation of its networks.
 
-InferenceCore needs five network operations (MiVOS §3.2-3.3, docs/mivos.md): encode a query frame, memorise a
+InferenceCore needs five network operations (MiVOS §3.3-3.4, docs/mivos.md): encode a query frame, memorise a
 frame with its masks, segment a query against a memory, the attention that aligns an interaction's difference
 maps to a query (for fusion), and the fusion module. A Backend prepares them for one video size; ReferenceBackend
 computes them as the original code does, accel.AcceleratedBackend with transformed networks that give the same
@@ -39,7 +39,7 @@ class PreparedNetworks(ABC):
 
     @abstractmethod
     def segment(self, keys: torch.Tensor, values: torch.Tensor, query: EncodedQuery) -> torch.Tensor:
-        """Top-k memory read (MiVOS eq. 1-2) and decoder: memory [K,C,n,h,w] -> probabilities [K,1,Hp,Wp]."""
+        """Top-k memory read (MiVOS §3.3) and decoder: memory [K,C,n,h,w] -> probabilities [K,1,Hp,Wp]."""
 
     @abstractmethod
     def attention(self, memory_key: torch.Tensor, pos_diff: torch.Tensor, neg_diff: torch.Tensor,
@@ -49,7 +49,7 @@ class PreparedNetworks(ABC):
     @abstractmethod
     def fuse(self, image: torch.Tensor, prev: torch.Tensor, curr: torch.Tensor, attention: torch.Tensor,
              time: torch.Tensor) -> torch.Tensor:
-        """The difference-aware fusion module (MiVOS §3.3): logits [K,1,Hp,Wp]."""
+        """The difference-aware fusion module (MiVOS §3.4): logits [K,1,Hp,Wp]."""
 
 
 class Backend(ABC):

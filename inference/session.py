@@ -17,7 +17,7 @@ from tqdm import tqdm
 from inference.core import FusionMode, InferenceCore
 from inference.interaction import Click, ClickInteraction, Interaction, PixelStroke, ScribbleInteraction, \
     StrokeInteraction
-from inference.interaction.base import one_hot
+from util.tensor_util import one_hot
 from util.palette import DAVIS_PALETTE, write_labels
 from util.tensor_util import unpad
 from util.video import overlay, read_video, write_video

@@ -1,4 +1,4 @@
-"""Bootstrapped cross-entropy of MiVOS's three trainers (MIVOS_FACTS.md e0) and the multi-object sample rule."""
+"""Bootstrapped cross-entropy of MiVOS's three trainers (docs/mivos.md) and the multi-object sample rule."""
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,4 @@
-"""Propagations from one reference frame, the raw material of fusion training (facts §e3).
+"""Propagations from one reference frame, the raw material of fusion training (docs/mivos.md).
 
 The ground-truth masks of a reference frame are soft-aggregated, memorised and propagated both ways with the
 test-time memory policy of InferenceCore (permanent every mem_freq frames + the previous frame, top-k reads,

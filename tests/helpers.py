@@ -1,4 +1,4 @@
-"""Golden-vector tolerances of golden/seed1/README.md, shared by the fidelity tests."""
+"""Golden-vector tolerances of docs/golden.md, shared by the fidelity tests."""
 from __future__ import annotations
 
 import torch

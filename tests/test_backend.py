@@ -10,8 +10,9 @@ import accel.timing
 from accel import AcceleratedBackend, ConvTimings
 from inference import InferenceCore
 from inference.backend import ReferenceBackend, ReferenceNetworks
-from evaluation.benchmark import one_hot, synthetic_clip
+from evaluation.benchmark import synthetic_clip
 from model.propagation import PropagationNetwork
+from util.tensor_util import one_hot
 
 
 @pytest.fixture(scope='module')

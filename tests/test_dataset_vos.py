@@ -11,16 +11,16 @@ from PIL import Image
 from dataset.image_io import DatasetError
 from dataset.rng import SampleRng
 from dataset.vos_dataset import (VOSDataset, build_stage2_mixture, sample_frame_indices, select_objects,
-                                 set_max_jump)
+                                 set_max_skip)
 from synthetic_data import write_palette, write_vos
 
 
-def _draws(length: int, max_jump: int, draws: int = 3000) -> np.ndarray:
+def _draws(length: int, max_skip: int, draws: int = 3000) -> np.ndarray:
     rng = SampleRng(0)
-    return np.array([sample_frame_indices(length, max_jump, rng) for _ in range(draws)])  # [draws, 3]
+    return np.array([sample_frame_indices(length, max_skip, rng) for _ in range(draws)])  # [draws, 3]
 
 
-def test_sampled_frames_are_at_most_max_jump_plus_one_apart_and_larger_jumps_spread_them():
+def test_sampled_frames_are_at_most_max_skip_plus_one_apart_and_larger_skips_spread_them():
     for jump in (5, 25):
         idx = _draws(100, jump)
         gaps = np.abs(np.diff(idx, axis=1))
@@ -34,7 +34,7 @@ def test_sampled_clips_run_forwards_or_backwards_with_equal_chance():
     assert 0.45 < (idx[:, 0] < idx[:, 2]).mean() < 0.55
 
 
-def test_videos_not_longer_than_the_jump_start_with_a_repeated_first_frame_as_the_original():
+def test_videos_not_longer_than_the_skip_start_with_a_repeated_first_frame_as_the_original():
     idx = _draws(6, 10, draws=200)
     forward = np.where(idx[:, :1] <= idx[:, 2:], idx, idx[:, ::-1])
     assert (forward[:, 0] == 0).all() and (forward[:, 1] == 0).all() and (forward[:, 2] <= 5).all()
@@ -53,7 +53,7 @@ def test_bl30k_rules_drop_tiny_objects_and_small_cuts_of_large_objects():
 
 def test_vos_sample_has_documented_keys_shapes_and_consistent_labels(tmp_path):
     im_root, gt_root = write_vos(tmp_path, {'a': 5, 'b': 7})
-    sample = VOSDataset(im_root, gt_root, max_jump=5, is_bl=False, size=32, seed=0)[1]
+    sample = VOSDataset(im_root, gt_root, max_skip=5, is_bl=False, size=32, seed=0)[1]
     assert set(sample) == {'rgb', 'gt', 'sec_gt', 'cls_gt', 'selector', 'info'}
     assert sample['rgb'].shape == (3, 3, 32, 32) and sample['rgb'].dtype == torch.float32
     for key in ('gt', 'sec_gt'):
@@ -82,17 +82,17 @@ def test_same_seed_gives_the_same_clip(tmp_path):
     assert torch.equal(a['rgb'], b['rgb']) and torch.equal(a['cls_gt'], b['cls_gt'])
 
 
-def test_max_jump_setter_applies_the_youtube_divisor_and_rejects_zero_jumps(tmp_path):
+def test_max_skip_setter_applies_the_youtube_divisor_and_rejects_zero_skips(tmp_path):
     im_root, gt_root = write_vos(tmp_path, {'a': 3})
-    ds = VOSDataset(im_root, gt_root, 5, is_bl=False, jump_divisor=5)
-    assert ds.effective_jump == 1
-    ds.set_max_jump(25)
-    assert ds.effective_jump == 5
-    with pytest.raises(ValueError, match='max_jump 4 // jump_divisor 5'):
-        ds.set_max_jump(4)
+    ds = VOSDataset(im_root, gt_root, 5, is_bl=False, skip_divisor=5)
+    assert ds.effective_skip == 1
+    ds.set_max_skip(25)
+    assert ds.effective_skip == 5
+    with pytest.raises(ValueError, match='max_skip 4 // skip_divisor 5'):
+        ds.set_max_skip(4)
 
 
-def test_stage2_mixture_repeats_davis_five_times_uses_subsets_and_passes_max_jump(tmp_path):
+def test_stage2_mixture_repeats_davis_five_times_uses_subsets_and_passes_max_skip(tmp_path):
     davis = tmp_path / 'DAVIS' / '2017' / 'trainval'
     write_vos(tmp_path / 'd', {'bear': 3, 'boat': 3, 'val': 3})
     (davis / 'JPEGImages').mkdir(parents=True)
@@ -106,8 +106,8 @@ def test_stage2_mixture_repeats_davis_five_times_uses_subsets_and_passes_max_jum
     mixture = build_stage2_mixture(tmp_path / 'YouTube', tmp_path / 'DAVIS', 5, tmp_path / 'yv_subset.txt', size=16)
     assert len(mixture) == 5 * 2 + 2
     assert mixture.datasets[0].videos == ['bear', 'boat'] and mixture.datasets[-1].videos == ['y1', 'y3']
-    set_max_jump(mixture, 25)
-    assert mixture.datasets[0].effective_jump == 25 and mixture.datasets[-1].effective_jump == 5
+    set_max_skip(mixture, 25)
+    assert mixture.datasets[0].effective_skip == 25 and mixture.datasets[-1].effective_skip == 5
 
 
 def test_videos_shorter_than_three_frames_are_skipped_with_a_warning(tmp_path, caplog):

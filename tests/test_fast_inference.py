@@ -11,7 +11,7 @@ from accel.optimize import fold_batchnorm
 from accel.split_decoder import SplitDecoder
 from inference import InferenceCore
 from inference.backend import ReferenceBackend
-from evaluation.benchmark import FLOP_FORMULAS, one_hot, run_mode, synthetic_clip, with_flops
+from evaluation.benchmark import FLOP_FORMULAS, run_mode, synthetic_clip, with_flops
 from inference.feature_cache import LRUCache
 from inference.image_source import ImageFolder
 from inference.pass_memory import PassMemory
@@ -20,6 +20,7 @@ from model.fusion import FusionNet
 from model.propagation import PropagationNetwork
 from model.propagation.encoders import RGBEncoder
 from model.propagation.memory import MemoryReader
+from util.tensor_util import one_hot
 
 
 @pytest.fixture(scope='module')

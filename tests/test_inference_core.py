@@ -2,13 +2,12 @@
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from accel import AcceleratedBackend
 from inference import InferenceCore
 from inference.prob_store import UINT16_MAX_ERROR
 from model.fusion import FusionNet
-from util.tensor_util import unpad
+from util.tensor_util import one_hot, unpad
 
 
 @pytest.fixture(scope='module')
@@ -28,7 +27,7 @@ def square_mask(k=2, h=40, w=56, absent=()):
     for obj in range(1, k + 1):
         if obj not in absent:
             labels[4 + 10 * obj:12 + 10 * obj, 8 * obj:8 * obj + 12] = obj
-    return F.one_hot(labels, k + 1).permute(2, 0, 1).unsqueeze(1).float(), labels
+    return one_hot(labels, k), labels
 
 
 BACKEND = AcceleratedBackend()  # shared: cores compared bit for bit make the same conv choices

@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from accel import AcceleratedBackend
 from accel.winograd import WinogradKeyValue
@@ -12,6 +11,7 @@ from inference.backend import ReferenceBackend
 from model.fusion import FusionNet
 from model.propagation import PropagationNetwork
 from util.image import normalize_u8
+from util.tensor_util import one_hot
 from util.weights import load_weights
 
 
@@ -20,10 +20,6 @@ def nets(seed1_weights):
     prop = load_weights(PropagationNetwork().eval(), seed1_weights('propagation'))
     fusion = load_weights(FusionNet().eval(), seed1_weights('fusion'))
     return prop, fusion
-
-
-def one_hot(labels: torch.Tensor, k: int) -> torch.Tensor:
-    return F.one_hot(labels.long(), k + 1).permute(2, 0, 1).unsqueeze(1).float()  # [K+1, 1, H, W]
 
 
 BACKENDS = {'accelerated-winograd': lambda: AcceleratedBackend('winograd'),

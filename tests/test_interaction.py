@@ -9,7 +9,7 @@ import torch.nn as nn
 from helpers import assert_labels_close
 from inference.interaction import CanvasView, Click, ClickInteraction, FreehandInteraction, LocalInteraction, \
     PixelStroke, ScribbleInteraction, StrokeInteraction, scribbles_to_mask
-from inference.interaction.base import one_hot
+from util.tensor_util import one_hot
 from model.s2m import S2M
 from util.image import normalize_u8
 from util.tensor_util import pad_divide_by

@@ -97,4 +97,4 @@ def test_default_network_is_the_faithful_one_with_top_k_50():
     net = PropagationNetwork()
     assert net.memory.top_k == 50
     n_params = sum(p.numel() for p in net.parameters())
-    assert n_params == 53_685_953  # MIVOS_FACTS §a
+    assert n_params == 53_685_953  # docs/mivos.md

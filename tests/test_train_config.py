@@ -1,4 +1,4 @@
-"""Training recipes: shipped configs hold the facts' hyper-parameters; overrides are typed and checked."""
+"""Training recipes: shipped configs hold the original's hyper-parameters (docs/mivos.md); overrides are typed, checked."""
 import pytest
 
 from train.cli import resolve_config

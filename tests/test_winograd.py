@@ -12,11 +12,12 @@ from accel.optimize import optimize_for_inference
 from accel.timing import winograd_is_faster
 from accel.winograd import WinogradConv2d, WinogradKeyValue, WinogradResBlock, is_eligible
 from inference import InferenceCore
-from evaluation.benchmark import one_hot, synthetic_clip
+from evaluation.benchmark import synthetic_clip
 from model.fusion import FusionNet
 from model.propagation import PropagationNetwork
 from model.propagation.decoder import ResBlock
 from model.propagation.encoders import KeyValue
+from util.tensor_util import one_hot
 
 
 def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -122,7 +122,7 @@ class CurriculumVideos(TinyVideos):
         super().__init__(size, length)
         self.max_skips: list[int] = []
 
-    def set_max_jump(self, skip: int) -> None:
+    def set_max_skip(self, skip: int) -> None:
         self.max_skips.append(skip)
 
 

@@ -1,4 +1,4 @@
-"""Training sets of each recipe (facts §e), built from the config's data roots after checking they exist."""
+"""Training sets of each recipe (docs/mivos.md), built from the config's data roots after checking they exist."""
 from __future__ import annotations
 
 import functools
@@ -6,12 +6,12 @@ import importlib
 from collections.abc import Callable
 from pathlib import Path
 
-from torch.utils.data import ConcatDataset, Dataset
+from torch.utils.data import Dataset
 
 from dataset.fusion_dataset import FusionDataset
 from dataset.s2m_dataset import build_s2m_mixture
 from dataset.static_dataset import StaticPseudoVideoDataset, concat_repeated, static_mixture_folders
-from dataset.vos_dataset import build_bl30k, build_stage2_mixture
+from dataset.vos_dataset import build_bl30k, build_stage2_mixture, set_max_skip, video_sets
 
 # data.kind -> the config keys of the folders it needs (each also a CLI flag --<key>); OPTIONAL_ROOTS may be null.
 REQUIRED_ROOTS = {'static': ('static_root',), 'bl30k': ('bl_root',), 'main': ('yv_root', 'davis_root'),
@@ -49,17 +49,8 @@ def load_factory(spec: str) -> Callable[[dict], Dataset]:
 
 
 def max_skip_setter(dataset: Dataset) -> Callable[[int], None] | None:
-    """The curriculum hook of a set with video datasets (anything with set_max_jump, e.g. VOSDataset) inside,
-    or None for other sets."""
-    leaves = [d for d in (dataset.datasets if isinstance(dataset, ConcatDataset) else [dataset])
-              if hasattr(d, 'set_max_jump')]
-    if not leaves:
-        return None
-
-    def set_max_skip(skip: int) -> None:
-        for d in leaves:
-            d.set_max_jump(skip)
-    return set_max_skip
+    """The curriculum hook of a set with video sets inside (dataset.vos_dataset.set_max_skip), or None."""
+    return functools.partial(set_max_skip, dataset) if any(video_sets(dataset)) else None
 
 
 def _static(d: dict, first_skip: int) -> Dataset:

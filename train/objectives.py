@@ -10,7 +10,7 @@ from util.image import IMAGENET_MEAN, IMAGENET_STD
 
 def per_sample_bootstrapped_ce(criterion: BootstrappedCE, logits: torch.Tensor, cls_gt: torch.Tensor,
                                selector: torch.Tensor | None, it: int) -> tuple[torch.Tensor, float]:
-    """Bootstrapped CE per sample, averaged over the batch (facts §e0); logits [B,K+1,H,W], cls_gt [B,H,W].
+    """Bootstrapped CE per sample, averaged over the batch (docs/mivos.md); logits [B,K+1,H,W], cls_gt [B,H,W].
 
     Two objects: model.losses.multi_object_loss (3 classes, or 2 when selector[i,1] = 0). One object (the
     single-object stage 0, selector None): the same per-sample rule on [bg, obj].

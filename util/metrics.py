@@ -3,7 +3,7 @@
 J = |P ∩ G| / |P ∪ G| (1 when both are empty). F: 1-px boundary maps (a pixel is on the boundary when it differs
 from one of its in-image right, lower and lower-right neighbours), each dilated by a disk of radius
 ceil(0.008 * image diagonal) px; precision / recall = matched predicted / ground-truth boundary pixels;
-F = 2PR / (P + R). Both boundaries empty -> 1, only one empty -> 0 (DAVISINTERACTIVE.md section 10).
+F = 2PR / (P + R). Both boundaries empty -> 1, only one empty -> 0 (docs/davis_protocol.md).
 Void pixels (ground truth 255), where given, are excluded from both measures as the official evaluation does.
 """
 from __future__ import annotations

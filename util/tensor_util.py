@@ -1,6 +1,7 @@
 """Padding to multiples of 16 exactly as MiVOS does it (split padding, zero fill)."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -44,3 +45,9 @@ def label_map(prob: torch.Tensor) -> torch.Tensor:
         labels.masked_fill_(prob[k] > best, k)
         best = torch.maximum(best, prob[k])
     return labels
+
+
+def one_hot(labels: torch.Tensor | np.ndarray, num_objects: int) -> torch.Tensor:
+    """Integer [H, W] labels 0..K (tensor or array) -> float [K+1, 1, H, W] one-hot mask, background first."""
+    labels = torch.as_tensor(labels).long()
+    return F.one_hot(labels, num_objects + 1).permute(2, 0, 1)[:, None].float()  # [H,W,K+1] -> [K+1,1,H,W]

@@ -3,7 +3,7 @@
 An interaction turns (image, current labels) into a new K+1-channel mask (background first) for one frame.
 Network-based interactions (scribbles, GUI strokes, clicks) only encode positive/negative maps per object;
 `MapInteraction.apply` then runs any S2M-like network ([B, 6, H, W] -> logits) once per object and
-aggregates hard (MIVOS_FACTS.md b).
+aggregates hard (MiVOS §3.2, docs/mivos.md).
 """
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from abc import ABC, abstractmethod
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from inference.interaction.canvas import CanvasView
 from model.aggregate import aggregate_sbg, aggregate_wbg
+from util.tensor_util import one_hot
 
 LOG = logging.getLogger(__name__)
 
@@ -54,11 +54,6 @@ def as_label_map(labels: torch.Tensor, num_objects: int, size: tuple[int, int]) 
     if labels.numel() and (labels.min() < 0 or labels.max() > num_objects):
         raise ValueError(f'labels must lie in 0..{num_objects}, found {labels.min().item()}..{labels.max().item()}')
     return labels
-
-
-def one_hot(labels: torch.Tensor, num_objects: int) -> torch.Tensor:
-    """Long [H, W] labels -> float [K+1, 1, H, W] one-hot mask, background first."""
-    return F.one_hot(labels, num_objects + 1).permute(2, 0, 1)[:, None].float()
 
 
 def object_maps(labels: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:

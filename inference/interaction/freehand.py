@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import torch
 
-from inference.interaction.base import Interaction, as_label_map, check_image, check_num_objects, check_object_id, \
-    one_hot
+from inference.interaction.base import Interaction, as_label_map, check_image, check_num_objects, check_object_id
 from model.aggregate import aggregate_sbg
+from util.tensor_util import one_hot
 
 
 class FreehandInteraction(Interaction):
     """Object `object_id` becomes `painted` ([H, W] in [0, 1]); other objects give way where it is painted.
 
-    Objects are combined with aggregate_sbg (constant background 0.5), as the GUI does (MIVOS_FACTS.md d3):
+    Objects are combined with aggregate_sbg (constant background 0.5), as the GUI does (docs/mivos.md):
     pixels that lose object k and belong to no other object fall back to background.
     """
 

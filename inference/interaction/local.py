@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 
 from inference.interaction.base import Interaction, MapInteraction, as_label_map, check_image, \
-    check_num_objects, object_maps, one_hot, segment_objects
+    check_num_objects, object_maps, segment_objects
 from inference.interaction.canvas import CanvasView
 from model.aggregate import aggregate_sbg
-from util.tensor_util import pad_divide_by, unpad
+from util.tensor_util import one_hot, pad_divide_by, unpad
 
 LOG = logging.getLogger(__name__)
 Box = tuple[int, int, int, int]  # (x0, y0, x1, y1), x1/y1 exclusive, image pixels

@@ -2,9 +2,9 @@
 
 Each stroke {'path': [[x, y], ...] in [0, 1], 'object_id': 0 (background) or 1..K} is scaled by (W-1, H-1),
 truncated to int and drawn with 1-px Bresenham lines on a -1 canvas (later strokes overwrite earlier ones);
-positive/negative maps per object are then dilated once with a 3x3 kernel (MIVOS_FACTS.md b).
+positive/negative maps per object are then dilated once with a 3x3 kernel (MiVOS §3.2, docs/mivos.md).
 
-Padded-canvas quirk (facts g8): MiVOS rasterises at the PADDED size although the image sits inside the padding.
+Padded-canvas quirk (docs/mivos.md): MiVOS rasterises at the PADDED size although the image sits inside the padding.
 `quirk=True` (default) reproduces that; `quirk=False` rasterises at the real size and shifts by the padding.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Space-time memory read (top-k affinity, MiVOS eq. 1-2) and the single-frame attention for fusion."""
+"""Space-time memory read (top-k affinity, MiVOS §3.3; STM §3) and the single-frame attention for fusion."""
 from __future__ import annotations
 
 import math

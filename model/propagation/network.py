@@ -1,4 +1,4 @@
-"""MiVOS propagation module: space-time memory network with top-k memory read (MiVOS §3.2, facts §a)."""
+"""MiVOS propagation module: space-time memory network with top-k memory read (MiVOS §3.3, docs/mivos.md)."""
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,4 @@
-"""S2M network (MIVOS_FACTS.md b): DeepLabV3+ with a 6-channel dilated ResNet backbone, output stride 16.
+"""S2M network (MiVOS §3.2, docs/mivos.md): DeepLabV3+ with a 6-channel dilated ResNet backbone, output stride 16.
 
 Input channels: [R, G, B (ImageNet-normalised), previous mask of this object, positive map, negative map].
 Output: one logit map per sample at the input resolution; sigmoid gives the object probability.

@@ -1,4 +1,4 @@
-"""Fusion training forward (facts §e3): frozen propagation encoders -> aligned difference maps -> FusionNet.
+"""Fusion training forward (docs/mivos.md): frozen propagation encoders -> aligned difference maps -> FusionNet.
 
 For each object o: the memory key of the newer interaction's frame r2 is encoded with its ground truth (others =
 the other object's ground truth); D+ = (GT - old)_+, D- = (old - GT)_+ at r2 are aligned to the target frame t

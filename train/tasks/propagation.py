@@ -1,4 +1,4 @@
-"""Propagation training forward (facts §e1): 3 frames, up to 2 objects, full-softmax memory reads.
+"""Propagation training forward (docs/mivos.md): 3 frames, up to 2 objects, full-softmax memory reads.
 
 Frame 0 with its ground truth is memorised; frame 1 is segmented from it; frame 1 is memorised with the
 predicted soft masks (gradients flow through them); frame 2 is segmented from the memory of frames 0 and 1.
@@ -31,7 +31,7 @@ class PropagationTraining(TrainModule):
         self.frozen_bn = frozen_bn
         self.model_kwargs = dict(model_kwargs)
         self.network = PropagationNetwork(**model_kwargs)
-        self.network.memory.top_k = None  # training reads with the plain softmax (facts §g3)
+        self.network.memory.top_k = None  # training reads with the plain softmax (docs/mivos.md)
         self.criterion = BootstrappedCE(start_warm, end_warm, top_p=top_p)
 
     def train(self, mode: bool = True) -> 'PropagationTraining':

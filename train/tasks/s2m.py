@@ -1,4 +1,4 @@
-"""S2M training forward (facts §e2): one pass of [image, previous mask, positive, negative] -> mask.
+"""S2M training forward (docs/mivos.md): one pass of [image, previous mask, positive, negative] -> mask.
 
 BN is trained (train() mode); under DDP on CUDA it is converted to SyncBatchNorm by the builder.
 """
