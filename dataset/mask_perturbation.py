@@ -4,18 +4,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from util.metrics import jaccard
+
 FROM_ZERO_P = 0.33
 TARGET_IOU = (0.4, 0.95)
 MAX_ROUNDS = 250
 OPS_PER_ROUND = 4
 KERNEL_SIZES = (3, 9)  # inclusive
 SEED_P = 0.05  # chance per op of a single-pixel seed, so dilations can also grow blobs away from the object
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two bool masks (1 if both are empty)."""
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
 
 def perturb_mask(gt: np.ndarray, target_iou: float, rng: np.random.Generator,
@@ -36,7 +32,7 @@ def perturb_mask(gt: np.ndarray, target_iou: float, rng: np.random.Generator,
             mask[y0:y1, x0:x1] = op(np.ascontiguousarray(mask[y0:y1, x0:x1]), kernel)
             if rng.random() < SEED_P:
                 mask[rng.integers(y0, y1), rng.integers(x0, x1)] = 1
-        if iou(mask > 0, gt) < target_iou:
+        if jaccard(gt, mask > 0) < target_iou:
             break
     return mask > 0
 

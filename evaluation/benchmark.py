@@ -108,14 +108,14 @@ def memory_probe(folder: Path, k: int, device: torch.device, mode: str = 'optimi
     t, h, w = source.shape[:3]
     core = InferenceCore(*nets, source, k, device=device, **core_options(mode, None, cache_bytes, prob_storage))
     out = {'t': t, 'size': f'{h}x{w}', 'k': k, 'mode': mode,
-           'prob_storage': core.probs.storage, 'baseline_peak_mb': max_rss_mb()}
+           'prob_storage': core.prob_store.storage, 'baseline_peak_mb': max_rss_mb()}
     start = time.perf_counter()
     core.interact(one_hot(synthetic_frame(0, h, w, k)[1], k), 0)
     out['first_pass_peak_mb'] = max_rss_mb()
     shifted = np.roll(synthetic_frame(t - 1, h, w, k)[1], 3, axis=1)
     core.interact(one_hot(shifted, k), t - 1)
-    out.update(peak_mb=max_rss_mb(), seconds=time.perf_counter() - start, prob_mb=core.probs.nbytes / 2**20,
-               masks_mb=core.masks.nbytes / 2**20, feature_cache_mb=core.query_cache.nbytes / 2**20,
+    out.update(peak_mb=max_rss_mb(), seconds=time.perf_counter() - start, prob_mb=core.prob_store.nbytes / 2**20,
+               masks_mb=core.padded_labels.nbytes / 2**20, feature_cache_mb=core.query_cache.nbytes / 2**20,
                cached_frames=len(core.query_cache))
     return out
 

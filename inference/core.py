@@ -92,8 +92,8 @@ class InferenceCore:
 
         # probabilities [K+1, T, 1, Hp, Wp], background first; untouched frames argmax to background.
         storage = prob_storage or ('float32' if optimize is False else 'disk')
-        self.probs = ProbStore(self.k + 1, self.t, hp, wp, storage, self.device)
-        self.masks = np.zeros((self.t, hp, wp), dtype=np.uint8)  # padded argmax labels, as the original keeps them
+        self.prob_store = ProbStore(self.k + 1, self.t, hp, wp, storage, self.device)
+        self.padded_labels = np.zeros((self.t, hp, wp), dtype=np.uint8)  # argmax labels (the original's `masks`)
         self.interacted: set[int] = set()
         self.certain_k: torch.Tensor | None = None  # [K, Ck, n_interactions, h, w]
         self.certain_v: torch.Tensor | None = None
@@ -132,20 +132,20 @@ class InferenceCore:
     def prob(self) -> torch.Tensor:
         """Probabilities of every frame, float32 [K+1,T,1,Hp,Wp] (the stored tensor with prob_storage='float32',
         otherwise a new one: use prob_frame(ti) to read single frames without materialising all T)."""
-        return self.probs.dense()
+        return self.prob_store.dense()
 
     def prob_frame(self, ti: int) -> torch.Tensor:
         """Probabilities of frame ti, float32 [K+1,1,Hp,Wp] on the device."""
-        return self.probs[ti]
+        return self.prob_store[ti]
 
     def _set_prob(self, ti: int, prob: torch.Tensor) -> None:
         """Store frame ti's probabilities and its argmax labels (taken from the exact float values)."""
-        self.probs[ti] = prob
-        self.masks[ti] = label_map(prob)[0].cpu().numpy()  # [Hp, Wp]
+        self.prob_store[ti] = prob
+        self.padded_labels[ti] = label_map(prob)[0].cpu().numpy()  # [Hp, Wp]
 
     def pad_mask(self, mask: torch.Tensor) -> torch.Tensor:
         """[K+1,1,H,W] mask (or one already padded to [K+1,1,Hp,Wp]) -> padded, float32, on the device."""
-        hp, wp = self.probs.shape[-2:]
+        hp, wp = self.prob_store.shape[-2:]
         if mask.shape[0] != self.k + 1 or tuple(mask.shape[-2:]) not in ((self.h, self.w), (hp, wp)):
             raise ValueError(f'mask must be [{self.k + 1},1,{self.h},{self.w}] (background first) or padded to '
                              f'[{self.k + 1},1,{hp},{wp}], got {tuple(mask.shape)}')
@@ -155,11 +155,11 @@ class InferenceCore:
     @property
     def np_masks(self) -> np.ndarray:
         """Current labels of every frame, unpadded uint8 [T,H,W] (a view: copy it to keep a snapshot)."""
-        return unpad(self.masks, self.pad)
+        return unpad(self.padded_labels, self.pad)
 
     def labels(self, ti: int, padded: bool = False) -> np.ndarray:
         """Current hard label map of frame ti: uint8 [H,W], or [Hp,Wp] with padded=True."""
-        return self.masks[ti] if padded else self.np_masks[ti]
+        return self.padded_labels[ti] if padded else self.np_masks[ti]
 
     # -- interaction -------------------------------------------------------------------------------------------
     @torch.no_grad()  # test-time state only: no autograd graph, whatever the caller's grad mode
@@ -176,7 +176,7 @@ class InferenceCore:
             raise IndexError(f'frame {idx} is outside the video (0..{self.t - 1})')
         mask = self.pad_mask(mask)
         self.interacted.add(idx)
-        diff = mask - self.probs[idx]  # D+ = (M_new - M_old)_+, D- = (M_old - M_new)_+
+        diff = mask - self.prob_store[idx]  # D+ = (M_new - M_old)_+, D- = (M_old - M_new)_+
         self.pos_diff, self.neg_diff = diff.clamp(0, 1), (-diff).clamp(0, 1)
         self._set_prob(idx, mask)
         key_k, key_v = self.networks.memorize(self.frame(idx), mask[1:])  # [K, Ck, 1, h, w]
@@ -191,7 +191,7 @@ class InferenceCore:
         """Show a mask on frame idx without propagating; prob, memory and interacted frames stay untouched."""
         if not 0 <= idx < self.t:
             raise IndexError(f'frame {idx} is outside the video (0..{self.t - 1})')
-        self.masks[idx] = label_map(self.pad_mask(mask))[0].cpu().numpy()
+        self.padded_labels[idx] = label_map(self.pad_mask(mask))[0].cpu().numpy()
         return self.np_masks
 
     def _propagate(self, key_k: torch.Tensor, idx: int, forward: bool, stop: int | None = None) -> None:
@@ -218,7 +218,7 @@ class InferenceCore:
                 memory.put(*self.networks.memorize(self.frame(ti), out[1:]), commit)  # the un-fused result
                 if commit:
                     last_committed = ti
-            self._set_prob(ti, self._fuse(tc, idx, ti, self.probs[ti], out, key_k, query.key) if fuse else out)
+            self._set_prob(ti, self._fuse(tc, idx, ti, self.prob_store[ti], out, key_k, query.key) if fuse else out)
             if self.on_frame is not None:
                 self.on_frame(ti)
 

@@ -11,11 +11,12 @@ from PIL import Image
 
 from dataset.image_io import DatasetError
 from dataset.lvis import load_lvis
-from dataset.mask_perturbation import iou, perturb_mask, previous_mask
+from dataset.mask_perturbation import perturb_mask, previous_mask
 from dataset.s2m_dataset import S2MDataset, build_s2m_mixture
 from dataset.scribble_synthesis import (click_points, component_scribbles, robot_scribble, synthesize_clicks,
                                         synthesize_scribbles)
 from synthetic_data import polygon_mask, textured_image, write_flat_static
+from util.metrics import jaccard
 
 
 def _blob(h: int = 80, w: int = 100, seed: int = 0) -> np.ndarray:
@@ -55,7 +56,7 @@ def test_unknown_interaction_kind_is_rejected(tmp_path):
 def test_perturbed_mask_falls_below_the_target_iou_and_tracks_it():
     gt = _blob()
     rng = np.random.default_rng(0)
-    ious = {target: [iou(perturb_mask(gt, target, rng), gt) for _ in range(10)] for target in (0.5, 0.9)}
+    ious = {target: [jaccard(gt, perturb_mask(gt, target, rng)) for _ in range(10)] for target in (0.5, 0.9)}
     assert all(v < target for target, values in ious.items() for v in values)
     assert np.mean(ious[0.9]) > np.mean(ious[0.5]) + 0.15
 

@@ -109,10 +109,10 @@ def test_optimized_core_equals_the_reference_core_through_a_fused_session(nets, 
 def test_the_earlier_keyword_arguments_choose_the_backend(nets, clip):
     frames = clip[0]
     reference = InferenceCore(*nets, frames, 2, optimize=False)
-    assert type(reference.backend) is ReferenceBackend and reference.probs.storage == 'float32'
+    assert type(reference.backend) is ReferenceBackend and reference.prob_store.storage == 'float32'
     fast = InferenceCore(*nets, frames, 2, conv_algorithm='direct', channels_last=False)
     assert fast.backend.conv_algorithm == 'direct' and not fast.networks.channels_last
-    assert fast.probs.storage == 'disk'
+    assert fast.prob_store.storage == 'disk'
     with pytest.raises(ValueError, match='not with optimize=False'):
         InferenceCore(*nets, frames, 2, optimize=False, conv_algorithm='winograd')
     with pytest.raises(ValueError, match='either a backend'):
@@ -230,7 +230,7 @@ def test_streamed_frames_bounded_cache_and_disk_probabilities_give_the_unbounded
     for idx in (4, 0, 8):  # the second and third interactions fuse with the stored (rounded) probabilities
         outs = [core.interact(one_hot(labels[idx], 2), idx) for core in (exact, bounded)]
         assert (outs[0] != outs[1]).mean() <= 0.005  # the golden label tolerance (argmax near-ties)
-    assert len(bounded.query_cache) == 0 and bounded.probs.nbytes == 0
+    assert len(bounded.query_cache) == 0 and bounded.prob_store.nbytes == 0
     torch.testing.assert_close(bounded.prob, exact.prob, rtol=0, atol=1e-5)
     torch.testing.assert_close(bounded.prob_frame(5), exact.prob[:, 5], rtol=0, atol=1e-5)
 
