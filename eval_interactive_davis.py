@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 import torch
@@ -19,7 +18,9 @@ from evaluation.click_robot import STRATEGIES
 from evaluation.interactive import InteractiveSettings, Networks, evaluate_interactive
 from evaluation.tables import format_table
 from inference.core import FUSION_MODES
-from util.weights import load_network
+from util.cli import resolve_device, run_main
+from util.files import require_writable_dir
+from util.weights import file_digest, load_network
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,22 +54,25 @@ def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
     logging.getLogger('absl').setLevel(logging.WARNING)  # davisinteractive logs every round at INFO
+    device = resolve_device(args.device)
     models = {'prop': args.prop_model, 's2m': args.s2m_model}
     if args.fusion == 'diff-aware':
         models['fusion'] = args.fusion_model
+    if not args.davis.is_dir():
+        raise FileNotFoundError(f'--davis {args.davis} does not exist: give the DAVIS 2017 root holding '
+                                f'JPEGImages/, Annotations/, ImageSets/ and Scribbles/')
+    nets = Networks(prop=load_network('propagation', args.prop_model, device),
+                    fusion=load_network('fusion', args.fusion_model, device) if 'fusion' in models else None,
+                    s2m=load_network('s2m', args.s2m_model, device))
     settings = InteractiveSettings(
         davis=str(args.davis.resolve()), subset=args.subset, interaction=args.interaction,
         click_strategy=args.click_strategy, max_clicks=args.max_clicks, policy=args.policy,
         max_interactions=args.max_interactions, max_time=args.max_time, fusion=args.fusion, mem_freq=args.mem_freq,
-        models={k: str(v.resolve()) for k, v in models.items()})
-    if not args.davis.is_dir():
-        raise FileNotFoundError(f'--davis {args.davis} does not exist: give the DAVIS 2017 root holding '
-                                f'JPEGImages/, Annotations/, ImageSets/ and Scribbles/')
-    nets = Networks(prop=load_network('propagation', args.prop_model, args.device),
-                    fusion=load_network('fusion', args.fusion_model, args.device) if 'fusion' in models else None,
-                    s2m=load_network('s2m', args.s2m_model, args.device))
+        models={k: file_digest(v) for k, v in models.items()},
+        model_files={k: str(v.resolve()) for k, v in models.items()})
+    require_writable_dir(args.output, '--output folder')
     sequences = [s for s in args.sequences.split(',') if s] if args.sequences else None
-    summary = evaluate_interactive(nets, settings, args.output, sequences, args.resume, args.device, args.save_mask)
+    summary = evaluate_interactive(nets, settings, args.output, sequences, args.resume, device, args.save_mask)
     print(format_table(summary['table']))
     print(f"AUC-J&F {summary['AUC-J&F']:.3f}   J&F@60s {summary['J&F@60s']:.3f}   "
           f"R-AUC-J&F {summary['R-AUC-J&F']:.3f}   ({summary['samples']} samples, results in {args.output})")
@@ -76,7 +80,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except (FileNotFoundError, FileExistsError, ValueError) as e:  # bad input: the message says what to fix
-        sys.exit(f'error: {e}')
+    run_main(main)

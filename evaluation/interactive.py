@@ -68,7 +68,8 @@ class InteractiveSettings:
     max_time: float | None = 240
     fusion: FusionMode = 'diff-aware'
     mem_freq: int = 5
-    models: dict[str, str] = field(default_factory=dict)
+    models: dict[str, str] = field(default_factory=dict)  # network -> 'sha256:<hex>' of its weights file
+    model_files: dict[str, str] = field(default_factory=dict)  # network -> path (provenance; not compared)
 
     def __post_init__(self) -> None:
         if self.interaction not in ('scribbles', 'clicks'):
@@ -81,6 +82,8 @@ class InteractiveSettings:
                              f'{self.max_time}')
         if self.max_clicks < 1:
             raise ValueError(f'max_clicks must be >= 1, got {self.max_clicks}')
+        if self.mem_freq < 1:
+            raise ValueError(f'mem_freq must be >= 1, got {self.mem_freq}')
 
     def stored(self) -> dict[str, Any]:
         """The settings as saved in settings.json (click options only matter for clicks)."""
@@ -279,7 +282,7 @@ def evaluate_interactive(nets: Networks, settings: InteractiveSettings, output: 
     summary = table_summary(package_summary(report, root, settings.subset, sequences, settings.max_time,
                                             settings.max_interactions))
     summary.update(samples=len(samples), sequences=len(sequences), timing=timing_summary(rounds, report),
-                   settings=settings.stored())
+                   settings=settings.stored(), model_files=settings.model_files)
     atomic_write_text(output / 'summary.json', json.dumps(summary, indent=1))
     what = settings.interaction if settings.interaction == 'scribbles' else f'clicks {settings.click_strategy}'
     plot_curves(summary, output / 'jf_curve.png', title=f'DAVIS {settings.subset}, {what}, {settings.policy}')

@@ -108,9 +108,18 @@ class InferenceNetwork:
 _LAST: dict[tuple, InferenceNetwork] = {}  # the latest optimised network, reused by the next video of its size
 
 
+def _tensor_version(t: torch.Tensor) -> int | tuple[int, float]:
+    """t's version counter; inference tensors (created under torch.inference_mode) have none, so their storage
+    address and sum stand in for it."""
+    if t.is_inference():
+        with torch.inference_mode():
+            return t.data_ptr(), float(t.double().sum())
+    return t._version
+
+
 def _state_key(net: nn.Module) -> tuple:
     """Identity and tensor versions of net: changes when it is replaced or any parameter / buffer is modified."""
-    return id(net), net.training, tuple(t._version for t in [*net.parameters(), *net.buffers()])
+    return id(net), net.training, tuple(_tensor_version(t) for t in [*net.parameters(), *net.buffers()])
 
 
 def optimize_for_inference(prop_net: PropagationNetwork, padded_size: tuple[int, int],

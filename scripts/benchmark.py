@@ -13,6 +13,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from util.cli import resolve_device, run_main  # noqa: E402
+from util.files import atomic_write_text, require_writable_dir  # noqa: E402
 from inference.benchmark import (build_networks, memory_probe, run_mode, run_s2m, summary_rows,  # noqa: E402
                                  synthetic_clip, prepare_optimized, with_flops, write_synthetic_folder)
 
@@ -68,6 +70,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error(f'unknown phases {sorted(bad)}; choose from {PHASES}')
     if args.frames < 3:
         p.error(f'--frames must be >= 3, got {args.frames}')
+    if min(args.h, args.w) < 16 or min(args.ks) < 1 or args.threads < 1 or args.repeats < 1:
+        p.error('--size must be at least 16x16, --objects, --threads and --repeats at least 1')
+    if args.cache_mb is not None and not args.cache_mb >= 0:
+        p.error(f'--cache-mb must be >= 0, got {args.cache_mb}')
     return args
 
 
@@ -117,13 +123,15 @@ def write_json(args: argparse.Namespace, rows: list[dict]) -> None:
     if args.json == '-':
         print(text)
     else:
-        Path(args.json).write_text(text)
+        atomic_write_text(args.json, text)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
+    device = resolve_device(args.device)
+    if args.json and args.json != '-':
+        require_writable_dir(Path(args.json).resolve().parent, '--json folder')
     torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
     if args.memory_probe:
         row = memory_probe(Path(args.memory_probe), args.ks[0], device, optimize=args.mode != 'reference',
                            prob_storage=args.prob_storage,
@@ -175,4 +183,4 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

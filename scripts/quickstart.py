@@ -33,6 +33,7 @@ from dataset.davis_reader import DAVISTestDataset  # noqa: E402
 from dataset.synthetic import SyntheticConfig, generate  # noqa: E402
 from model.propagation import PropagationNetwork  # noqa: E402
 from scripts import generate_fusion_data  # noqa: E402
+from util.cli import run_main  # noqa: E402
 from util.config import load_config  # noqa: E402
 from util.palette import read_labels, write_labels  # noqa: E402
 from util.video import overlay, write_video  # noqa: E402
@@ -196,4 +197,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

@@ -1,6 +1,7 @@
 """Reading and loading network weights: official MiVOS files, our training checkpoints, DDP files, ImageNet init."""
 from __future__ import annotations
 
+import hashlib
 import importlib
 import logging
 from collections.abc import Mapping
@@ -29,6 +30,18 @@ def read_checkpoint(path: str | Path) -> dict:
     except Exception as e:  # torch raises many types for truncated / non-torch files
         raise CheckpointError(f'cannot read checkpoint {path}: {e.__class__.__name__}: {e}. '
                               'Is the file complete and saved with torch.save?') from e
+
+
+def file_digest(path: str | Path) -> str:
+    """'sha256:<hex>' of a weights file: identifies a model by its content, not by its path."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'checkpoint not found: {path} (give the path of a .pth file)')
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            digest.update(chunk)
+    return f'sha256:{digest.hexdigest()}'
 
 
 def extract_state_dict(obj: Mapping) -> StateDict:
