@@ -77,7 +77,7 @@ def test_session_set_mask_propagates_and_interactions_refine(checkpoints):
 def test_session_refuses_labels_beyond_its_objects_and_interactions_without_s2m(checkpoints):
     frames, labels = moving_square_video()
     s = Session.from_checkpoints(frames, 1, checkpoints['prop'])
-    with pytest.raises(ValueError, match='num_objects=2'):
+    with pytest.raises(ValueError, match=r'labels hold id 2 but the session has objects \[1\]'):
         s.set_mask(labels[0])
     with pytest.raises(ValueError, match='needs an S2M network'):
         s.clicks([Click(1, 1, 1)], frame=0)

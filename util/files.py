@@ -52,10 +52,18 @@ def atomic_write_path(path: str | Path, write: Callable[[Path], None]) -> Path:
         os.replace(tmp, path)
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError) and not isinstance(e, OutputError):
-            raise OutputError(e.errno, describe_os_error(e, path)) from e
+        cause = _os_error(e)
+        if cause is not None and not isinstance(e, OutputError):
+            raise OutputError(cause.errno, describe_os_error(cause, path)) from e
         raise
     return path
+
+
+def _os_error(e: BaseException | None) -> OSError | None:
+    """The OSError behind an exception (writers such as torch.save wrap a failed write in their own error)."""
+    while e is not None and not isinstance(e, OSError):
+        e = e.__cause__ or e.__context__
+    return e
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], durable: bool = False) -> Path:
