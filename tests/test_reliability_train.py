@@ -13,40 +13,31 @@ from util.config import ConfigError
 
 
 def test_nan_loss_stops_naming_the_iteration_and_keeps_the_last_good_checkpoint(tmp_path):
-    args = tiny_args('prop_static_cpu.yaml', 'nan_from_iteration_3', tmp_path, iterations=6,
-                     extra=('--set', 'log.save_interval=2'))
-    with pytest.raises(ValueError, match='non-finite loss or gradient .* at iteration 3 .*Lower the learning rate'):
+    args = tiny_args('prop_static_cpu.yaml', 'nan_from_iteration_2', tmp_path, iterations=4,
+                     extra=('--set', 'log.save_interval=1'))
+    with pytest.raises(ValueError, match='non-finite loss or gradient .* at iteration 2 .*Lower the learning rate'):
         train_prop.main(args)
     ckpt = torch.load(run_dir(tmp_path) / 'prop_static_cpu_checkpoint.pth', weights_only=True)
-    assert ckpt['it'] == 2
+    assert ckpt['it'] == 1
     assert all(v.isfinite().all() for v in ckpt['network'].values() if v.is_floating_point())
-    assert sorted(p.name for p in run_dir(tmp_path).glob('*.pth')) == ['prop_static_cpu_2.pth',
+    assert sorted(p.name for p in run_dir(tmp_path).glob('*.pth')) == ['prop_static_cpu_1.pth',
                                                                       'prop_static_cpu_checkpoint.pth']
 
 
-def test_resume_applies_a_changed_learning_rate_and_says_so(tmp_path, caplog):
-    base = tiny_args('prop_static_cpu.yaml', 'static_videos', tmp_path, iterations=2)
-    train_prop.main(base + ['--stop_at', '1'])
+def test_resume_applies_a_changed_learning_rate_refuses_what_it_cannot_honour(tmp_path, caplog):
+    train_prop.main(tiny_args('prop_static_cpu.yaml', 'static_videos', tmp_path, iterations=2, extra=('--stop_at', '1')))
     ckpt = run_dir(tmp_path) / 'prop_static_cpu_checkpoint.pth'
-    with caplog.at_level(logging.WARNING):
+    with pytest.raises(ConfigError, match=r'--resume cannot change train.batch_size: 2 -> 4 .*--load_network'):
+        train_prop.main(['--resume', str(ckpt), '-b', '4'])
+    with pytest.raises(ConfigError, match=r'--resume cannot change train.seed'):
+        train_prop.main(['--resume', str(ckpt), '--set', 'train.seed=1'])
+    with caplog.at_level(logging.WARNING):  # no recipe flags: the checkpoint's settings (tiny model, factory data)
         train_prop.main(['--resume', str(ckpt), '--lr', '0.5', '--set', 'train.steps=[1]', '--set', 'train.gamma=0.5'])
     assert "lr 0.0005 -> 0.5" in caplog.text and 'the learning rate is now 0.25 at iteration 1' in caplog.text
     saved = torch.load(ckpt, weights_only=True)
     assert saved['it'] == 2 and saved['config']['train']['lr'] == 0.5
     assert saved['optimizer']['param_groups'][0]['lr'] == 0.25  # 0.5 * gamma 0.5 after milestone 1
     assert saved['optimizer']['param_groups'][0]['initial_lr'] == 0.5
-
-
-def test_resume_refuses_changes_it_cannot_honour_and_uses_the_checkpoint_settings(tmp_path):
-    base = tiny_args('prop_static_cpu.yaml', 'static_videos', tmp_path, iterations=2)
-    train_prop.main(base + ['--stop_at', '1'])
-    ckpt = str(run_dir(tmp_path) / 'prop_static_cpu_checkpoint.pth')
-    with pytest.raises(ConfigError, match=r'--resume cannot change train.batch_size: 2 -> 4 .*--load_network'):
-        train_prop.main(['--resume', ckpt, '-b', '4'])
-    with pytest.raises(ConfigError, match=r'--resume cannot change train.seed'):
-        train_prop.main(['--resume', ckpt, '--set', 'train.seed=1'])
-    train_prop.main(['--resume', ckpt])  # no recipe flags: the checkpoint's settings (tiny model, factory data)
-    assert torch.load(ckpt, weights_only=True)['it'] == 2
 
 
 @pytest.mark.parametrize('flags,match', [
@@ -73,8 +64,8 @@ def test_cuda_training_without_gpu_is_a_one_line_error(tmp_path, capsys):
 
 
 def test_training_on_empty_targets_stops_instead_of_reporting_iou_1(tmp_path):
-    with pytest.raises(ValueError, match='every one of the first 16 training samples has an empty target'):
-        train_prop.main(tiny_args('prop_static_cpu.yaml', 'empty_targets', tmp_path, iterations=20))
+    with pytest.raises(ValueError, match='every one of the first 8 training samples has an empty target'):
+        train_prop.main(tiny_args('prop_static_cpu.yaml', 'empty_targets', tmp_path, iterations=3, batch=8))
 
 
 def test_runs_started_in_the_same_second_with_one_id_get_their_own_folders(tmp_path):

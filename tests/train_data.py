@@ -150,9 +150,9 @@ class PoisonedVideos(TinyVideos):
         return sample
 
 
-def nan_from_iteration_3(cfg: dict) -> Dataset:
-    """Batches of 2: iterations 1 and 2 are clean, iteration 3 is NaN."""
-    return PoisonedVideos(cfg['data']['crop'], clean=4)
+def nan_from_iteration_2(cfg: dict) -> Dataset:
+    """Batches of 2: iteration 1 is clean, iteration 2 is NaN."""
+    return PoisonedVideos(cfg['data']['crop'], clean=2)
 
 
 class EmptyTargets(TinyVideos):

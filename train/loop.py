@@ -250,11 +250,11 @@ class Trainer:
 
     def _check_targets(self, mean_empty: float, iterations: int) -> None:
         """Report samples whose target has no object pixels (mean_empty per iteration and process over the last
-        `iterations`); if every one of the first >= 16 samples had none, the masks are being read as background
+        `iterations`); if every one of the first >= 8 samples had none, the masks are being read as background
         (training would report IoU 1 on nothing), so stop."""
         self.targets_seen += self.batch * iterations
         self.targets_empty += mean_empty * iterations
-        if self.targets_empty >= self.targets_seen >= 16:
+        if self.targets_empty >= self.targets_seen >= 8:
             raise DatasetError(f'every one of the first {self.targets_seen} training samples has an empty target '
                                '(no object pixels): the masks are read as background. Check the mask files '
                                '(palette or greyscale PNGs of object ids, 0 = background)')
