@@ -178,6 +178,8 @@ class InferenceCore:
             raise ValueError(f'mask must be [{self.k + 1},1,{self.h},{self.w}] (background first) or padded to '
                              f'[{self.k + 1},1,{hp},{wp}], got {tuple(mask.shape)}')
         mask = mask.to(self.device, torch.float32).view(self.k + 1, 1, *mask.shape[-2:])
+        if not torch.isfinite(mask).all():
+            raise ValueError('the mask holds NaN or inf values; give probabilities in [0, 1]')
         return mask if tuple(mask.shape[-2:]) == (hp, wp) else pad_divide_by(mask)[0]
 
     @property

@@ -58,6 +58,7 @@ class ObjectIds:
     def to_channels(self, labels: np.ndarray | torch.Tensor) -> torch.Tensor:
         """[H,W] map of the caller's ids -> int64 channel map, with a clear error for unknown ids."""
         labels = np.asarray(labels)
+        labels = labels.astype(np.uint8) if labels.dtype == bool else labels
         if labels.ndim != 2:
             raise ValueError(f'labels must be a [H,W] map of object ids, got shape {labels.shape}')
         if labels.size and (labels.min() < 0 or labels.max() > 255 or not np.issubdtype(labels.dtype, np.integer)):

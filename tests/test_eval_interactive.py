@@ -74,6 +74,18 @@ def test_interrupted_scribble_run_resumes_and_a_finished_run_does_nothing_new(se
     assert again['J&F per round'] == summary['J&F per round'] and again['AUC-J&F'] == summary['AUC-J&F']
 
 
+def test_resume_refuses_a_run_whose_weights_file_was_replaced(setup, tmp_path, monkeypatch):
+    """Models are identified by content: the same path with other weights is another model."""
+    models = save_light_checkpoints(tmp_path / 'models')
+    args = _args({**setup, **models}, tmp_path / 'run', '--sequences', 'synth_val_000')
+    monkeypatch.setattr(interactive.SampleRunner, 'step', lambda self, scribble: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        main(args)
+    save_light_checkpoints(tmp_path / 'models', seed=1)  # retrained weights written over the same files
+    with pytest.raises(ValueError, match="settings different .*models: .*'prop': 'sha256:"):
+        main(args + ['--resume'])
+
+
 def test_f3_clicks_every_round_policy_through_the_real_session(setup, tmp_path):
     out = tmp_path / 'clicks'
     summary = main(_args(setup, out, '--interaction', 'clicks', '--click-strategy', 'f3', '--max-clicks', '2',

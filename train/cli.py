@@ -67,7 +67,7 @@ RESUMABLE = ('train.lr', 'train.steps', 'train.gamma', 'train.iterations', 'trai
 LIMITS = {'train.batch_size': (int, 1, 'a whole number >= 1'), 'train.iterations': (int, 1, 'a whole number >= 1'),
           'train.lr': (float, 0, 'a number > 0'), 'train.gamma': (float, 0, 'a number > 0'),
           'train.weight_decay': (float, 0, 'a number >= 0'), 'train.seed': (int, 0, 'a whole number >= 0'),
-          'data.num_workers': (int, 0, 'a whole number >= 0'),
+          'data.num_workers': (int, 0, 'a whole number >= 0'), 'data.crop': (int, 16, 'a whole number >= 16'),
           'log.report_interval': (int, 1, 'a whole number >= 1'), 'log.image_interval': (int, 1, 'a whole number >= 1'),
           'log.save_interval': (int, 1, 'a whole number >= 1')}
 STRICTLY_POSITIVE = ('train.lr', 'train.gamma')
