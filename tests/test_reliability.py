@@ -157,6 +157,11 @@ def test_run_main_prints_one_line_for_expected_failures_and_keeps_tracebacks_for
     with pytest.raises(SystemExit):
         run_main(lambda argv: open('/nonexistent/file'), [])
     assert capsys.readouterr().err == 'error: No such file or directory: /nonexistent/file\n'
+    worker = ValueError('Caught DatasetError in DataLoader worker process 0.\nOriginal Traceback (most recent call '
+                        'last):\n  File "x.py", line 1\ndataset.image_io.DatasetError: mask m.png has no object pixels')
+    with pytest.raises(SystemExit):
+        run_main(lambda argv: (_ for _ in ()).throw(worker), [])
+    assert capsys.readouterr().err == 'error: mask m.png has no object pixels\n'  # not the worker's traceback
     with pytest.raises(ZeroDivisionError):
         run_main(lambda argv: 1 / 0, [])
 

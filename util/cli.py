@@ -30,7 +30,10 @@ def error_message(e: BaseException) -> str:
     """The user-facing line of an expected failure."""
     if isinstance(e, OSError) and e.strerror:
         return f'{e.strerror}: {e.filename}' if e.filename is not None else e.strerror
-    return str(e)
+    text = str(e)
+    if 'Original Traceback' in text:  # re-raised from a DataLoader worker: its last line is the original message
+        text = text.strip().splitlines()[-1].partition(': ')[2] or text
+    return text
 
 
 def run_main(main: Callable[..., Any], argv: list[str] | None = None) -> Any:

@@ -2,7 +2,7 @@
 
 Every output a reader could see half-written (checkpoints, masks, videos, JSON / CSV results, generated data)
 goes through atomic_write: the content is written to a temporary name unique to the writing process
-(`.<name>.<random>.tmp<suffix>`) in the target folder, then renamed over the target. On failure the temporary
+(`.<name>.<random>.tmp`) in the target folder, then renamed over the target. On failure the temporary
 file is removed and the old file stays; a full disk is reported as "no space left on <folder>".
 """
 from __future__ import annotations
@@ -35,14 +35,15 @@ def describe_os_error(e: OSError, path: str | Path) -> str:
     return f'cannot write {path}: {e.strerror or e}; check the output folder'
 
 
-def atomic_write_path(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """write(tmp) creates the content at a temporary name next to path (with path's suffix, for writers that
-    choose the format by it, e.g. OpenCV), which is then renamed over path (atomic on POSIX). Parents are
-    created; the file gets the usual permissions (0666 minus the umask), not mkstemp's private 0600."""
+def atomic_write_path(path: str | Path, write: Callable[[Path], None], suffix: str = '.tmp') -> Path:
+    """write(tmp) creates the content at a temporary name `.<name>.<random><suffix>` next to path (writers that
+    choose the format by the file name, e.g. OpenCV, pass suffix='.tmp.mp4'), which is then renamed over path
+    (atomic on POSIX). Parents are created; the file gets the usual permissions (0666 minus the umask), not
+    mkstemp's private 0600."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp' + path.suffix)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix=suffix)
         os.close(fd)
     except OSError as e:
         raise OutputError(e.errno, describe_os_error(e, path)) from e

@@ -69,7 +69,7 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float = 24.0) -> Path
                 writer.write(cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2BGR))
         finally:
             writer.release()
-    return atomic_write_path(path, encode)
+    return atomic_write_path(path, encode, suffix='.tmp' + Path(path).suffix)
 
 
 def overlay(frames: np.ndarray, labels: np.ndarray, palette: np.ndarray, alpha: float = 0.5) -> np.ndarray:
