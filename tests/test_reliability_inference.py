@@ -52,15 +52,16 @@ def test_non_finite_float_images_are_refused():
         InferenceCore(light('propagation'), None, frames, 1, fusion='none')
 
 
-def test_networks_built_inside_inference_mode_work():
+def test_networks_built_or_run_inside_inference_mode_work_outside_it_too():
     frames, labels = clip(t=4)
-    with torch.inference_mode():
+    mask = one_hot(torch.from_numpy(labels[0]).long(), 1)
+    with torch.inference_mode():  # as notebooks do: built and run inside it first ...
         prop, fusion = light('propagation'), light('fusion')
-    core = InferenceCore(prop, fusion, frames, 1)
-    out = core.interact(one_hot(torch.from_numpy(labels[0]).long(), 1), 0)
-    with torch.inference_mode():  # and used inside it, as notebooks do
-        again = InferenceCore(prop, fusion, frames, 1).interact(one_hot(torch.from_numpy(labels[0]).long(), 1), 0)
-    assert out.shape == labels.shape and np.array_equal(out, again)
+        inside = InferenceCore(prop, fusion, frames, 1).interact(mask, 0)
+    out = InferenceCore(prop, fusion, frames, 1).interact(mask, 0)  # ... then outside it (cached buffers too)
+    assert out.shape == labels.shape and np.array_equal(out, inside)
+    normal_prop, normal_fusion = light('propagation'), light('fusion')
+    assert np.array_equal(InferenceCore(normal_prop, normal_fusion, frames, 1).interact(mask, 0), out)
 
 
 def test_session_keeps_the_callers_object_ids_and_ignores_void():
