@@ -166,6 +166,9 @@ class Trainer:
                         'data order and max-skip curriculum continue on the new epoch grid',
                         path, ckpt['curriculum']['batches_per_epoch'], self.per_epoch)
         log.info('resumed from %s at iteration %d', path, self.it)
+        if self.it >= self.iterations:
+            log.warning('%s is already at iteration %d of train.iterations %d: nothing left to train (raise -i to '
+                        'train longer)', path, self.it, self.iterations)
 
     def _apply_schedule_changes(self, saved: dict, path: str) -> None:
         """Settings changed on the --resume command line (train.lr / steps / gamma) replace the restored
