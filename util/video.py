@@ -1,13 +1,14 @@
 """Reading videos (a folder of frames or a video file) as uint8 RGB arrays, and writing mp4 files."""
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from util.files import atomic_write_path
+from util.files import OutputError, atomic_write_path
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 
@@ -69,6 +70,8 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float = 24.0) -> Path
                 writer.write(cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2BGR))
         finally:
             writer.release()
+        if tmp.stat().st_size == 0:  # OpenCV reports no write errors: an empty file is the only sign
+            raise OutputError(errno.EIO, f'cannot write {path}: OpenCV wrote nothing (is the disk full?)')
     return atomic_write_path(path, encode, suffix='.tmp' + Path(path).suffix)
 
 
