@@ -166,6 +166,9 @@ class SampleRunner:
 
     def __init__(self, nets: Networks, images: np.ndarray, num_objects: int, settings: InteractiveSettings,
                  device: str | torch.device, ground_truth: Callable[[int], np.ndarray] | None = None):
+        if settings.interaction != 'scribbles' and ground_truth is None:
+            raise ValueError(f'interaction {settings.interaction!r} needs the ground truth of the annotated frames: '
+                             'pass ground_truth')
         self.processor = DAVISProcessor(nets.prop, nets.fusion, nets.s2m, images, num_objects, device=device,
                                         mem_freq=settings.mem_freq, fusion=settings.fusion, policy=settings.policy)
         self.images = images  # uint8 [T,H,W,3]
@@ -182,7 +185,8 @@ class SampleRunner:
         return self.processor.core
 
     def _s2m_clicks(self, positives: np.ndarray, negatives: np.ndarray, idx: int) -> torch.Tensor:
-        """Pixel click rows resolved by S2M on the padded frame idx -> mask [K+1,1,Hp,Wp]."""
+        """Pixel click rows resolved by S2M on the padded frame idx -> mask [K+1,1,Hp,Wp] (S2M's click maps: a
+        positive click of object k also tells the other objects "not here")."""
         core = self.core
         left, _, top, _ = core.pad
         clicks = [Click(float(x + left), float(y + top), k, positive=positive)

@@ -1,17 +1,15 @@
 """CiVOS's interaction: clicks -> a fresh RITM predictor per object -> aggregation (random h18s weights)."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
 
 from inference.interaction.civos import CiVOSInteraction
 from inference.interaction.ritm import RITMPredictor
+from light_models import constructor
 from model.aggregate import aggregate_wbg, aggregate_wbg_vujas
 from model.ritm import HRNetISModel
-from weightgen import MANIFESTS
 
 H, W = 48, 64
 
@@ -19,7 +17,7 @@ H, W = 48, 64
 @pytest.fixture(scope='module')
 def interaction(seed1_weights) -> CiVOSInteraction:
     torch.set_num_threads(2)
-    net = HRNetISModel(**json.loads((MANIFESTS / 'ritm_h18s.json').read_text())['constructor']).eval()
+    net = HRNetISModel(**constructor('ritm_h18s')).eval()
     net.load_state_dict(seed1_weights('ritm_h18s'))
     # zoom-in and flip off: the interaction's logic is under test here, not RITM's (tests/test_ritm_predictor.py)
     return CiVOSInteraction(lambda: RITMPredictor(net, brs_mode='NoBRS', zoom_in=False, with_flip=False))

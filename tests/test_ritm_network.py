@@ -1,32 +1,16 @@
 """RITM click model: released checkpoint layouts, golden forward of the original code, the RITM file loader."""
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
 from helpers import assert_close_scaled
+from light_models import constructor, ritm_file
 from model.ritm import HRNetISModel
-from util.weights import RITM_CLASS, CheckpointError, load_network, load_weights
-from weightgen import MANIFESTS, manifest_entries
+from util.weights import CheckpointError, load_network, load_weights
+from weightgen import manifest_entries
 
 VARIANTS = ('ritm_h18s', 'ritm_h18', 'ritm_h32')
-
-
-def constructor(variant: str) -> dict:
-    return json.loads((MANIFESTS / f'{variant}.json').read_text())['constructor']
-
-
-def ritm_file(variant: str, state_dict: dict) -> dict:
-    """A file laid out as RITM saves it: every HRNetModel parameter plus the specified ISModel keyword arguments."""
-    params = {'width': 48, 'ocr_width': 256, 'small': False, 'backbone_lr_mult': 0.1,
-              'norm_layer': 'torch.nn.modules.batchnorm.BatchNorm2d'}
-    params.update(constructor(variant))
-    config = {'class': RITM_CLASS,
-              'params': {k: {'type': 'class' if k == 'norm_layer' else 'builtin', 'value': v,
-                             'specified': k in constructor(variant)} for k, v in params.items()}}
-    return {'config': config, 'state_dict': state_dict}
 
 
 @pytest.mark.parametrize('variant', VARIANTS)

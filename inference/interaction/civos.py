@@ -57,7 +57,7 @@ class CiVOSInteraction:
         if previous is not None and tuple(previous.shape) != (num_objects, *size):
             raise ValueError(f'previous masks must be [{num_objects},{size[0]},{size[1]}], got {tuple(previous.shape)}')
         device = previous.device if previous is not None else torch.device('cpu')
-        with torch.inference_mode(False), torch.enable_grad():  # f-BRS differentiates, whatever the caller's mode
+        with torch.inference_mode(False):  # f-BRS needs autograd, which the caller's inference mode would forbid
             previous = None if previous is None else previous.clone()  # an ordinary tensor, not an inference one
             return torch.stack([self._object_prob(image, positives, negatives, previous, k, size, device)
                                 for k in range(1, num_objects + 1)])
