@@ -12,6 +12,7 @@ from util.weights import RITM_CLASS, CheckpointError, load_network, load_weights
 from weightgen import MANIFESTS, manifest_entries
 
 VARIANTS = ('ritm_h18s', 'ritm_h18', 'ritm_h32')
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 def constructor(variant: str) -> dict:
