@@ -88,10 +88,10 @@ def test_unsupported_ritm_options_are_named(tmp_path, seed1_weights):
 
 
 def test_ritm_and_mivos_files_swapped_give_one_line_errors(tmp_path, seed1_weights):
-    torch.save(seed1_weights('s2m'), tmp_path / 's2m.pth')
+    torch.save(seed1_weights('fusion'), tmp_path / 'fusion.pth')
     torch.save(ritm_file('ritm_h18s', seed1_weights('ritm_h18s')), tmp_path / 'ritm.pth')
-    with pytest.raises(CheckpointError, match='s2m.pth: not a RITM click-model file') as e:
-        load_network('ritm', tmp_path / 's2m.pth')
+    with pytest.raises(CheckpointError, match='fusion.pth: not a RITM click-model file') as e:
+        load_network('ritm', tmp_path / 'fusion.pth')
     assert '\n' not in str(e.value)
     for kind in ('s2m', 'propagation', 'fusion'):
         with pytest.raises(CheckpointError, match='ritm.pth: this is a RITM click-model file') as e:

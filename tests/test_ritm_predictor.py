@@ -129,6 +129,10 @@ def test_bad_input_gives_clear_errors(net, small):
         predictor.get_prediction([(True, 4, 5), (False, 9, 9)])
     with pytest.raises(ValueError, match='brs_mode'):
         RITMPredictor(net, 'f-BRS-C')
+    with pytest.raises(ValueError, match="needs brs_mode='f-BRS-B'"):
+        predictor.fbrs_objective([(True, 3, 5), (True, 1, 1)], np.zeros(540))
+    predictor = RITMPredictor(net, 'f-BRS-B')
+    predictor.set_input_image(small)
     with pytest.raises(ValueError, match='270 scales then as many biases'):
         predictor.fbrs_objective([(True, 3, 5), (True, 1, 1)], np.zeros(3))
 
