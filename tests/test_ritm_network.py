@@ -11,6 +11,7 @@ from util.weights import CheckpointError, load_network, load_weights
 from weightgen import manifest_entries
 
 VARIANTS = ('ritm_h18s', 'ritm_h18', 'ritm_h32')
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 @pytest.mark.parametrize('variant', VARIANTS)
@@ -71,10 +72,10 @@ def test_unsupported_ritm_options_are_named(tmp_path, seed1_weights):
 
 
 def test_ritm_and_mivos_files_swapped_give_one_line_errors(tmp_path, seed1_weights):
-    torch.save(seed1_weights('s2m'), tmp_path / 's2m.pth')
+    torch.save(seed1_weights('fusion'), tmp_path / 'fusion.pth')
     torch.save(ritm_file('ritm_h18s', seed1_weights('ritm_h18s')), tmp_path / 'ritm.pth')
-    with pytest.raises(CheckpointError, match='s2m.pth: not a RITM click-model file') as e:
-        load_network('ritm', tmp_path / 's2m.pth')
+    with pytest.raises(CheckpointError, match='fusion.pth: not a RITM click-model file') as e:
+        load_network('ritm', tmp_path / 'fusion.pth')
     assert '\n' not in str(e.value)
     for kind in ('s2m', 'propagation', 'fusion'):
         with pytest.raises(CheckpointError, match='ritm.pth: this is a RITM click-model file') as e:

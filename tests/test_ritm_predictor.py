@@ -8,22 +8,14 @@ import pytest
 import torch
 
 from helpers import assert_labels_close, assert_prob_close
+from inference.benchmark_ritm import time_clicks
 from inference.interaction.ritm import RITMPredictor
 from inference.interaction.ritm_zoom import box_iou, holds_positives, object_roi, zoom_step
 from model.ritm import HRNetISModel
 from weightgen import MANIFESTS
 
 THRESH = 0.49
-
-
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """One torch thread, as the golden run: L-BFGS's many small head passes also run faster than with two on a
-    busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')  # as the golden run; L-BFGS's small passes like it too
 
 
 @pytest.fixture(scope='module')
@@ -137,6 +129,10 @@ def test_bad_input_gives_clear_errors(net, small):
         predictor.get_prediction([(True, 4, 5), (False, 9, 9)])
     with pytest.raises(ValueError, match='brs_mode'):
         RITMPredictor(net, 'f-BRS-C')
+    with pytest.raises(ValueError, match="needs brs_mode='f-BRS-B'"):
+        predictor.fbrs_objective([(True, 3, 5), (True, 1, 1)], np.zeros(540))
+    predictor = RITMPredictor(net, 'f-BRS-B')
+    predictor.set_input_image(small)
     with pytest.raises(ValueError, match='270 scales then as many biases'):
         predictor.fbrs_objective([(True, 3, 5), (True, 1, 1)], np.zeros(3))
 
@@ -155,3 +151,13 @@ def test_zoom_in_box_holds_mask_and_positive_clicks_and_is_kept_while_it_fits():
     kept = zoom_step(step.roi, probs, [(True, 120, 230), (True, 130, 240), (False, 10, 10)])
     assert kept.crop == step.roi and not kept.changed
     assert zoom_step(step.roi, probs * 0, [(True, 120, 230), (True, 130, 240)]).crop is None
+
+
+def test_click_benchmark_times_both_modes_and_counts_one_backbone_pass_per_click():
+    torch.manual_seed(0)
+    light = HRNetISModel(width=4, ocr_width=4, small=True, with_aux_output=True, use_leaky_relu=True,
+                         use_rgb_conv=False, use_disks=True, norm_radius=5, with_prev_mask=True).eval()
+    nobrs, fbrs = (time_clicks(light, mode, 32, 48) for mode in ('NoBRS', 'f-BRS-B'))
+    assert (nobrs.size, nobrs.clicks) == ('32x48', 3) and nobrs.ms_per_click > 0 and fbrs.cpu_ms_per_click > 0
+    assert nobrs.backbone_passes_per_click == nobrs.head_passes_per_click == 1
+    assert fbrs.backbone_passes_per_click == 1 and fbrs.head_passes_per_click > 1  # L-BFGS re-runs the head only

@@ -209,7 +209,7 @@ def load_network(kind: str, path: str | Path, device: str | torch.device = 'cpu'
                 raise CheckpointError(str(e)) from None
             return load_weights(net, ckpt['state_dict']).eval().to(device)
         kwargs = ckpt.get('model_kwargs', {}) if isinstance(ckpt.get('network'), Mapping) else {}
-        net = network_class(kind)(**kwargs)
-        return load_weights(net, ckpt).eval().to(device)
+        state = extract_state_dict(ckpt)  # a wrong kind of file fails before the network is built
+        return load_weights(network_class(kind)(**kwargs), state).eval().to(device)
     except CheckpointError as e:
         raise CheckpointError(f'{path}: {e}') from None

@@ -44,8 +44,8 @@ def click_squares(clicks_lists: Sequence[Sequence[ClickTuple]], size: tuple[int,
 def mask_iou(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
     """IoU of boolean masks [B, ...] per sample, over the samples whose union is not empty."""
     dims = tuple(range(1, a.dim()))
-    union = (a | b).float().mean(dims).numpy()
-    inter = (a & b).float().mean(dims).numpy()
+    union = (a | b).float().mean(dims).cpu().numpy()
+    inter = (a & b).float().mean(dims).cpu().numpy()
     return inter[union > 0] / union[union > 0]
 
 
@@ -78,12 +78,12 @@ class FBRSObjective:
         """The plain objective and its float64 gradient at x (no early exit, nothing remembered)."""
         params, loss, _, _ = self._forward(x)
         loss.backward()
-        return float(loss.detach()), params.grad.double().numpy()
+        return float(loss.detach()), params.grad.double().cpu().numpy()
 
     def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """What L-BFGS-B sees: the value, and the gradient unless an early exit zeroes it."""
         params, loss, probs, logits = self._forward(x)
-        value = loss.detach().numpy()
+        value = loss.detach().cpu().numpy()
         if self.best_logits is None or value < self._best_value:
             self.best_logits, self._best_value = logits.detach(), value
         with torch.no_grad():
@@ -98,7 +98,7 @@ class FBRSObjective:
                 return value, np.zeros_like(x)
         self._last_mask = mask
         loss.backward()
-        return value, params.grad.double().numpy()
+        return value, params.grad.double().cpu().numpy()
 
 
 def minimise(objective: FBRSObjective, x0: np.ndarray) -> np.ndarray:

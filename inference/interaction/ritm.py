@@ -68,7 +68,8 @@ class RITMPredictor:
 
     @property
     def prev_prediction(self) -> torch.Tensor | None:
-        """The previous-mask input of the next click [H, W]: the last prediction, or what the caller set."""
+        """The previous-mask input of the next click [H, W]: the last prediction, or what the caller set (before
+        the first click it is only the network's input; afterwards the zoom-in also reads it)."""
         return None if self._prev is None else self._prev[0, 0]
 
     @prev_prediction.setter
@@ -97,6 +98,8 @@ class RITMPredictor:
     def fbrs_objective(self, clicks: Sequence[tuple], x: np.ndarray) -> tuple[float, np.ndarray]:
         """The f-BRS-B objective get_prediction(clicks) would minimise, at x = [scales (C), biases (C)]:
         (value, float64 gradient). Changes no state."""
+        if self.brs_mode != 'f-BRS-B':
+            raise ValueError(f"fbrs_objective needs brs_mode='f-BRS-B' (this predictor is {self.brs_mode!r})")
         step = self._prepare(self._extend(clicks))
         x = np.asarray(x, dtype=np.float64)
         if x.shape != (2 * self.net.feature_channels,):
@@ -142,7 +145,8 @@ class RITMPredictor:
     def _points(self, lists: list[list[ClickTuple]]) -> torch.Tensor:
         """Network clicks [B, 2P, 3] rows (y, x, order): positives, then negatives, padded with -1."""
         counts = [(sum(p for p, _, _ in c), sum(not p for p, _, _ in c)) for c in lists]
-        n = max(1, min(self.net_clicks_limit or 10 ** 9, max(max(pair) for pair in counts)))
+        n = max(max(pair) for pair in counts)  # counted before the limit, as RITM
+        n = max(1, n if self.net_clicks_limit is None else min(n, self.net_clicks_limit))
         rows = []
         for clicks in lists:
             clicks = list(enumerate(clicks[:self.net_clicks_limit]))

@@ -4,6 +4,10 @@ side is 400 px. The crop is kept while it still holds every positive click and o
 box IoU of at least 0.5.
 
 Boxes are (rmin, rmax, cmin, cmax), inclusive pixel bounds; clicks are (is_positive, y, x).
+
+One deliberate difference: when a later prediction is not cropped (its previous mask is empty) after a box was
+kept, RITM still maps the whole-image output into the old box, squeezing it; here an uncropped prediction is
+used as it is (ZoomStep.crop is None) while the box stays kept for the next clicks.
 """
 from __future__ import annotations
 
