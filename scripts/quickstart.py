@@ -151,8 +151,9 @@ def run(output: Path, plan: Plan) -> dict:
               '--max-interactions', str(plan.rounds), '--device', 'cpu']
     interactive = {
         'scribbles (MiVOS)': eval_interactive_davis.main([*common, '--output', str(evals / 'scribbles')]),
-        'clicks f3 (CiVOS)': eval_interactive_davis.main([*common, '--output', str(evals / 'clicks_f3'),
-                                                          '--interaction', 'clicks', '--click-strategy', 'f3']),
+        'clicks f3, S2M click model': eval_interactive_davis.main(
+            [*common, '--output', str(evals / 'clicks_f3'), '--interaction', 'clicks', '--click-model', 's2m',
+             '--click-strategy', 'f3']),
     }
     result = {
         'minutes': (time.time() - t0) / 60,
