@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 
 import torch
@@ -16,7 +15,8 @@ from tqdm import tqdm
 
 from evaluation.semi import DATASETS, evaluate_predictions, open_dataset, run_propagation, zip_submission
 from evaluation.tables import format_table
-from util.files import atomic_write_text
+from util.cli import resolve_device, run_main
+from util.files import atomic_write_text, require_writable_dir
 from util.weights import load_network
 
 log = logging.getLogger('eval_semi_davis')
@@ -45,16 +45,19 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
     if args.predictions is None and args.prop_model is None:
         parser.error('give --prop_model (to run the network) or --predictions DIR (to evaluate masks)')
+    if args.mem_freq < 1:
+        parser.error(f'--mem-freq must be >= 1, got {args.mem_freq}')
+    device = resolve_device(args.device)
     sequences = [s for s in args.sequences.split(',') if s] if args.sequences else None
     data = open_dataset(args.dataset, args.davis, args.year, args.split, sequences)
-    args.output.mkdir(parents=True, exist_ok=True)
+    require_writable_dir(args.output, '--output folder')
     summary: dict = {'dataset': args.dataset, 'root': str(args.davis), 'sequences': len(data.names)}
     if args.dataset == 'davis':
         summary.update(year=args.year, split=args.split)
     masks = args.predictions
     if masks is None:
-        prop_net = load_network('propagation', args.prop_model, args.device)
-        stats = run_propagation(prop_net, data, args.output, args.device, args.mem_freq,
+        prop_net = load_network('propagation', args.prop_model, device)
+        stats = run_propagation(prop_net, data, args.output, device, args.mem_freq,
                                 progress=tqdm(data, total=len(data.names), desc='propagating'))
         summary.update(frames=stats.frames, seconds=stats.seconds, fps=stats.fps,
                        peak_memory_mb=stats.peak_memory_mb, device=str(args.device))
@@ -74,7 +77,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except (FileNotFoundError, ValueError) as e:  # bad input: the message says what to fix
-        sys.exit(f'error: {e}')
+    run_main(main)

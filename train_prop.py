@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from train.cli import run
+from util.cli import run_main
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -10,4 +11,4 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

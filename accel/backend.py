@@ -56,9 +56,18 @@ class AcceleratedNetworks(PreparedNetworks):
         return self.fusion_net(*inputs, time)
 
 
+def _tensor_version(t: torch.Tensor) -> int | tuple[int, float]:
+    """t's version counter; inference tensors (created under torch.inference_mode) have none, so their storage
+    address and sum stand in for it."""
+    if t.is_inference():
+        with torch.inference_mode():
+            return t.data_ptr(), float(t.double().sum())
+    return t._version
+
+
 def _weights_key(net: nn.Module) -> tuple:
     """Mode and tensor versions of net: changes when any parameter / buffer is modified in place."""
-    return net.training, tuple(t._version for t in [*net.parameters(), *net.buffers()])
+    return net.training, tuple(_tensor_version(t) for t in [*net.parameters(), *net.buffers()])
 
 
 class AcceleratedBackend(Backend):

@@ -58,8 +58,9 @@ def _scratch(slot: int, shape: tuple[int, ...], like: torch.Tensor) -> torch.Ten
     numel = math.prod(shape)
     buffers = _WORKSPACE.__dict__.setdefault('buffers', {})
     key = (slot, like.dtype, like.device)
-    if key not in buffers or buffers[key].numel() < numel:
-        buffers[key] = like.new_empty(numel)
+    stale = key in buffers and buffers[key].is_inference() and not torch.is_inference_mode_enabled()
+    if key not in buffers or buffers[key].numel() < numel or stale:  # an inference tensor cannot be written
+        buffers[key] = like.new_empty(numel)                           # outside inference_mode: replace it
     return buffers[key][:numel].view(shape)
 
 

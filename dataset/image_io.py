@@ -6,6 +6,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from util.palette import VOID, labels_from_image
+
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png')
 
 
@@ -37,19 +39,27 @@ def read_rgb(path: str | Path) -> np.ndarray:
 
 
 def read_binary_mask(path: str | Path) -> np.ndarray:
-    """Read a static-image mask (greyscale PNG, any mode converted to 'L') as bool [H, W]: value/255 > 0.5."""
-    return np.asarray(open_image(Path(path)).convert('L')) > 127
+    """Read a static-image mask as bool [H,W]: object = any id other than 0 and void (util.palette's one rule
+    for palette, greyscale 0/1 or 0/255 and RGB masks; soft greyscale edges are thresholded at 127 as the
+    original). A mask without object pixels is an error: every static image shows its object."""
+    path = Path(path)
+    labels = read_label_mask(path)
+    mask = (labels != 0) & (labels != VOID)
+    if not mask.any():
+        raise DatasetError(f'mask {path} has no object pixels (values {np.unique(labels).tolist()}); every static '
+                           'image needs its object marked (non-zero); fix or remove the pair')
+    return mask
 
 
 def read_label_mask(path: str | Path) -> np.ndarray:
-    """Read a VOS annotation (palette 'P' or single-channel 'L' PNG of object ids) as uint8 [H, W]."""
+    """Read a VOS annotation as uint8 object ids [H,W] (0 background, 255 void) by util.palette's one rule."""
     path = Path(path)
-    im = open_image(path)
-    if im.mode not in ('P', 'L'):
-        raise DatasetError(
-            f'{path} is a {im.mode} image, but annotations must be palette (P) or greyscale (L) PNGs whose pixel '
-            'values are object ids (0 = background); convert the colours to ids and save with mode P or L')
-    return np.array(im)
+    try:
+        return labels_from_image(open_image(path), path)
+    except DatasetError:
+        raise
+    except ValueError as e:
+        raise DatasetError(str(e)) from None
 
 
 def read_probability(path: str | Path) -> np.ndarray:

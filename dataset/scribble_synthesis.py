@@ -15,6 +15,8 @@ from scipy.stats import binom
 from skimage.draw import line
 from skimage.morphology import medial_axis, skeletonize
 
+from util.regions import pieces, region_centres
+
 ROBOT_P = 0.75  # DAVIS-like robot scribbles when not starting from zero
 SECOND_TYPE_P = 0.3
 RANDOM_CURVES_P = 0.3
@@ -78,9 +80,9 @@ def _skeleton_paths(skeleton: np.ndarray) -> list[np.ndarray]:
                        shape=(len(ys), len(ys))).tocsr()
     tree = minimum_spanning_tree(graph)  # cuts the skeleton's cycles
     tree = tree + tree.T
-    labels, pieces = ndimage.label(skeleton, structure=np.ones((3, 3)))
+    labels, n_pieces = ndimage.label(skeleton, structure=np.ones((3, 3)))
     paths = []
-    for piece in range(1, pieces + 1):
+    for piece in range(1, n_pieces + 1):
         nodes = index[labels == piece]
         if len(nodes) < ROBOT_MIN_NODES:
             continue
@@ -204,18 +206,13 @@ def synthesize_scribbles(gt: np.ndarray, prev: np.ndarray, from_zero: bool,
 
 def click_points(region: np.ndarray, min_area: int = CLICK_MIN_AREA,
                  max_clicks: int = MAX_CLICKS) -> list[tuple[int, int]]:
-    """One (y, x) per connected component of region (largest first, area >= min_area, at most max_clicks): the
-    interior point farthest from the component's border (the image edge counts as border)."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(region.astype(np.uint8), connectivity=8)
-    order = sorted(range(1, count), key=lambda c: -stats[c, cv2.CC_STAT_AREA])
+    """One (y, x) per 8-connected piece of region (largest first, area >= min_area, at most max_clicks), at the
+    piece's centre as the evaluation's click robot places it (util.regions.region_centres)."""
     points = []
-    for c in order[:max_clicks]:
-        if stats[c, cv2.CC_STAT_AREA] < min_area:
+    for piece in pieces(region)[:max_clicks]:
+        if piece.sum() < min_area:
             break
-        padded = np.pad((labels == c).astype(np.uint8), 1)
-        dist = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
-        y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
-        points.append((int(y), int(x)))
+        points += region_centres(piece, 1)
     return points
 
 

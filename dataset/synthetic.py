@@ -28,6 +28,7 @@ from PIL import Image
 from scipy import ndimage
 from skimage.morphology import skeletonize
 
+from util.files import atomic_write, atomic_write_text
 from util.palette import write_labels
 
 log = logging.getLogger(__name__)
@@ -348,8 +349,7 @@ def _rng(cfg: SyntheticConfig, set_id: int, index: int) -> np.random.Generator:
 
 
 def _save_jpg(path: Path, image: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image).save(path, quality=JPEG_QUALITY)
+    atomic_write(path, lambda f: Image.fromarray(image).save(f, format='JPEG', quality=JPEG_QUALITY))
 
 
 def _visible_objects(labels: np.ndarray, k: int, min_area: int) -> np.ndarray:
@@ -376,7 +376,7 @@ def write_static_item(cfg: SyntheticConfig, root: Path, index: int) -> None:
     """static/<index>.jpg + <index>.png ('L', 0/255)."""
     image, mask = render_static(_rng(cfg, STATIC_SET, index), cfg.height, cfg.width, cfg.clutter, cfg.salient)
     _save_jpg(root / f'{index:05d}.jpg', image)
-    Image.fromarray(mask * 255).save(root / f'{index:05d}.png')
+    atomic_write(root / f'{index:05d}.png', lambda f: Image.fromarray(mask * 255).save(f, format='PNG'))
 
 
 def write_vos_item(cfg: SyntheticConfig, root: Path, index: int) -> None:
@@ -411,7 +411,7 @@ def write_davis_item(cfg: SyntheticConfig, root: Path, index: int) -> None:
     for j in range(1, cfg.davis_scribbles + 1):
         frame = 0 if j == 1 else int(rng.choice(candidates))
         scribbles = initial_scribbles(labels, name, frame, rng)
-        (scribble_dir / f'{j:03d}.json').write_text(json.dumps(scribbles))
+        atomic_write_text(scribble_dir / f'{j:03d}.json', json.dumps(scribbles))
 
 
 def _run(tasks: list[tuple[Callable, SyntheticConfig, Path, int]], workers: int) -> None:
@@ -439,8 +439,8 @@ def generate(out: str | Path, cfg: SyntheticConfig = SyntheticConfig()) -> dict[
     sets = roots['davis'] / 'ImageSets' / '2017'
     sets.mkdir(parents=True, exist_ok=True)
     for split, n in (('train', cfg.davis_train), ('val', cfg.davis_val)):
-        (sets / f'{split}.txt').write_text(''.join(f'{davis_name(i, split)}\n' for i in range(n)))
-    (out / 'config.json').write_text(json.dumps(asdict(cfg), indent=1))
+        atomic_write_text(sets / f'{split}.txt', ''.join(f'{davis_name(i, split)}\n' for i in range(n)))
+    atomic_write_text(out / 'config.json', json.dumps(asdict(cfg), indent=1))
     log.info('synthetic data written to %s: %d static images, %d VOS videos, %d+%d DAVIS sequences',
              out, cfg.static_images, cfg.vos_videos, cfg.davis_train, cfg.davis_val)
     return roots

@@ -30,7 +30,7 @@ class RoundRecord:
     frame: int | None  # annotated frame (None: the robot drew nothing and nothing was done)
     propagated: bool
     clicks: int | None  # number of simulated clicks (None for scribbles)
-    interaction_s: float  # scribble/clicks -> mask (S2M)
+    interaction_s: float  # scribbles / clicks / ground truth -> mask (S2M, RITM)
     propagation_s: float  # propagation + fusion, or the mask-only update
 
 

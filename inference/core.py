@@ -115,6 +115,11 @@ class InferenceCore:
             images = images[0]
         if images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f'float images must be normalised [1,T,3,H,W] or [T,3,H,W], got {tuple(images.shape)}')
+        finite = torch.isfinite(images).flatten(1).all(1)  # [T]
+        if not finite.all():
+            bad = torch.nonzero(~finite).flatten().tolist()
+            raise ValueError(f'the images hold NaN or inf values (frame {bad[0]}' + (f' and {len(bad) - 1} more'
+                             if len(bad) > 1 else '') + '); give finite normalised images or uint8 RGB frames')
         return images
 
     # -- per-frame inputs ------------------------------------------------------------------------------------
@@ -150,6 +155,8 @@ class InferenceCore:
             raise ValueError(f'mask must be [{self.k + 1},1,{self.h},{self.w}] (background first) or padded to '
                              f'[{self.k + 1},1,{hp},{wp}], got {tuple(mask.shape)}')
         mask = mask.to(self.device, torch.float32).view(self.k + 1, 1, *mask.shape[-2:])
+        if not torch.isfinite(mask).all():
+            raise ValueError('the mask holds NaN or inf values; give probabilities in [0, 1]')
         return mask if tuple(mask.shape[-2:]) == (hp, wp) else pad_divide_by(mask)[0]
 
     @property
@@ -164,7 +171,8 @@ class InferenceCore:
     # -- interaction -------------------------------------------------------------------------------------------
     @torch.no_grad()  # test-time state only: no autograd graph, whatever the caller's grad mode
     def interact(self, mask: torch.Tensor, idx: int, *, backward: bool = True, stop: int | None = None) -> np.ndarray:
-        """Take a [K+1,1,H,W] mask (with background) for frame idx, propagate both ways, fuse; -> labels [T,H,W].
+        """Take a [K+1,1,H,W] mask (with background) for frame idx, propagate both ways, fuse; -> labels [T,H,W]
+        (a new array each call, as the original returns).
 
         The memory policy of MiVOS §3.3 (docs/mivos.md): every interaction joins the permanent memory; each pass
         stops before the nearest interacted frame and fuses (§3.4) where it reaches one.
@@ -185,14 +193,14 @@ class InferenceCore:
         self._propagate(key_k, idx, forward=True, stop=stop)
         if backward:
             self._propagate(key_k, idx, forward=False)
-        return self.np_masks
+        return self.np_masks.copy()  # the caller's own result: later interactions must not change it
 
     def update_mask_only(self, mask: torch.Tensor, idx: int) -> np.ndarray:
         """Show a mask on frame idx without propagating; prob, memory and interacted frames stay untouched."""
         if not 0 <= idx < self.t:
             raise IndexError(f'frame {idx} is outside the video (0..{self.t - 1})')
         self.padded_labels[idx] = label_map(self.pad_mask(mask))[0].cpu().numpy()
-        return self.np_masks
+        return self.np_masks.copy()
 
     def _propagate(self, key_k: torch.Tensor, idx: int, forward: bool, stop: int | None = None) -> None:
         """Propagate from idx until (not including) the nearest interacted frame or `stop` (forward only),

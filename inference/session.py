@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,28 +18,77 @@ from tqdm import tqdm
 from inference.core import FusionMode, InferenceCore
 from inference.interaction import Click, ClickInteraction, Interaction, PixelStroke, ScribbleInteraction, \
     StrokeInteraction
-from util.tensor_util import one_hot
-from util.palette import DAVIS_PALETTE, write_labels
-from util.tensor_util import unpad
+from util.palette import DAVIS_PALETTE, VOID, write_labels
+from util.tensor_util import one_hot, unpad
 from util.video import overlay, read_video, write_video
 from util.weights import load_network
 
 
-def labels_to_mask(labels: np.ndarray | torch.Tensor, num_objects: int) -> torch.Tensor:
-    """Label map [H,W] with ids 0..K -> one-hot [K+1,1,H,W] (background first), with clear errors."""
-    labels = torch.as_tensor(np.asarray(labels)).long()
-    if labels.dim() != 2:
-        raise ValueError(f'labels must be a [H,W] map of object ids, got shape {tuple(labels.shape)}')
-    if labels.numel() and (labels.min() < 0 or labels.max() > num_objects):
-        raise ValueError(f'labels hold ids {labels.min().item()}..{labels.max().item()} but the session has '
-                         f'{num_objects} objects; create the session with num_objects={labels.max().item()}')
-    return one_hot(labels, num_objects)
+def present_object_ids(labels: np.ndarray | torch.Tensor) -> list[int]:
+    """The object ids a label map holds, sorted (0 = background and 255 = void are not objects)."""
+    return [int(v) for v in np.unique(np.asarray(labels)) if v not in (0, VOID)]
+
+
+class ObjectIds:
+    """The caller's object ids (e.g. [2, 7]) <-> the network's channels 1..K; 0 stays background."""
+
+    def __init__(self, ids: int | Sequence[int]):
+        ids = list(range(1, ids + 1)) if isinstance(ids, (int, np.integer)) else [v for v in ids]
+        if not ids or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= 254
+                          for v in ids) or len(set(ids)) != len(ids):
+            raise ValueError(f'object ids must be distinct whole numbers in 1..254 (0 = background, 255 = void), '
+                             f'got {ids!r}')
+        self.ids = sorted(int(v) for v in ids)
+        self.to_id = np.array([0] + self.ids, dtype=np.uint8)  # channel -> caller's id
+        self.to_channel = np.full(256, -1, dtype=np.int64)  # caller's id -> channel (-1: not an object here)
+        self.to_channel[[0, VOID]] = 0  # void pixels of a given mask are left to the network (background prior)
+        self.to_channel[self.ids] = np.arange(1, len(self.ids) + 1)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def channel(self, object_id: int) -> int:
+        """The channel of one of the caller's ids (0 stays 0), with an error naming the known ids."""
+        if isinstance(object_id, bool) or not isinstance(object_id, (int, np.integer)) or \
+                not 0 <= object_id <= 255 or (object_id and self.to_channel[object_id] <= 0):
+            raise ValueError(f'object id {object_id!r} is not one of this session\'s objects {self.ids}')
+        return int(self.to_channel[object_id])
+
+    def to_channels(self, labels: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """[H,W] map of the caller's ids -> int64 channel map, with a clear error for unknown ids."""
+        labels = np.asarray(labels)
+        labels = labels.astype(np.uint8) if labels.dtype == bool else labels
+        if labels.ndim != 2:
+            raise ValueError(f'labels must be a [H,W] map of object ids, got shape {labels.shape}')
+        if labels.size and (labels.min() < 0 or labels.max() > 255 or not np.issubdtype(labels.dtype, np.integer)):
+            raise ValueError(f'labels must hold whole-number object ids in 0..255, got {labels.dtype} values '
+                             f'{labels.min()}..{labels.max()}')
+        channels = self.to_channel[labels.astype(np.int64)]
+        if (channels < 0).any():
+            unknown = sorted(set(labels[channels < 0].tolist()))
+            raise ValueError(f'labels hold id {unknown[0]} but the session has objects {self.ids}; create the '
+                             f'session with the ids of all objects, e.g. Session(video, present_object_ids(mask), ...)')
+        return torch.from_numpy(channels)
+
+    def to_labels(self, channels: np.ndarray) -> np.ndarray:
+        """Channel map(s) -> the caller's ids (a new array)."""
+        return self.to_id[channels]
+
+
+def labels_to_mask(labels: np.ndarray | torch.Tensor, num_objects: int | Sequence[int]) -> torch.Tensor:
+    """Label map [H,W] of the caller's ids -> one-hot [K+1,1,H,W] (background first), with clear errors."""
+    ids = ObjectIds(num_objects)
+    return one_hot(ids.to_channels(labels), len(ids))
 
 
 class Session:
-    """Interactive segmentation of one video with MiVOS: every call returns the labels of all frames [T,H,W]."""
+    """Interactive segmentation of one video with MiVOS: every call returns the labels of all frames [T,H,W].
 
-    def __init__(self, video: str | Path | np.ndarray, num_objects: int, prop_net: torch.nn.Module,
+    num_objects: the number of objects K (ids 1..K) or the ids themselves, e.g. present_object_ids(first_mask) = [2, 7]:
+    masks, clicks and strokes use these ids, and every returned or saved label map holds only them (and 0).
+    """
+
+    def __init__(self, video: str | Path | np.ndarray, num_objects: int | Sequence[int], prop_net: torch.nn.Module,
                  fusion_net: torch.nn.Module | None = None, s2m_net: torch.nn.Module | None = None, *,
                  device: str | torch.device = 'cpu', mem_freq: int = 5, fusion: FusionMode | None = None,
                  progress: bool = False, **core_options):
@@ -47,13 +97,14 @@ class Session:
             raise ValueError(f'video must be uint8 RGB [T,H,W,3], got {frames.dtype} {frames.shape}')
         self.frames = frames
         self.s2m_net = s2m_net
+        self.ids = ObjectIds(num_objects)
         fusion = fusion or ('diff-aware' if fusion_net is not None else 'none')
-        self.core = InferenceCore(prop_net, fusion_net, frames, num_objects, mem_freq=mem_freq, device=device,
+        self.core = InferenceCore(prop_net, fusion_net, frames, len(self.ids), mem_freq=mem_freq, device=device,
                                   fusion=fusion, **core_options)
         self.progress = progress
 
     @classmethod
-    def from_checkpoints(cls, video: str | Path | np.ndarray, num_objects: int, prop_model: str | Path,
+    def from_checkpoints(cls, video: str | Path | np.ndarray, num_objects: int | Sequence[int], prop_model: str | Path,
                          fusion_model: str | Path | None = None, s2m_model: str | Path | None = None,
                          device: str | torch.device = 'cpu', **options) -> 'Session':
         """Build the networks from official files or our checkpoints and open a session on the video."""
@@ -66,18 +117,25 @@ class Session:
         return self.core.k
 
     @property
+    def object_ids(self) -> list[int]:
+        return list(self.ids.ids)
+
+    @property
     def labels(self) -> np.ndarray:
-        """Current labels of every frame, uint8 [T,H,W]."""
-        return self.core.np_masks.copy()
+        """Current labels of every frame, uint8 [T,H,W] of the session's ids."""
+        return self.ids.to_labels(self.core.np_masks)
 
     @torch.no_grad()
     def set_mask(self, labels: np.ndarray | torch.Tensor, frame: int = 0, propagate: bool = True) -> np.ndarray:
         """Give the full label map [H,W] of one frame (e.g. the first-frame mask of semi-supervised VOS)."""
-        return self._commit(labels_to_mask(labels, self.num_objects), frame, propagate)
+        if not 0 <= frame < self.core.t:
+            raise IndexError(f'frame {frame} is outside the video (0..{self.core.t - 1})')
+        return self._commit(one_hot(self.ids.to_channels(labels), self.num_objects), frame, propagate)
 
     @torch.no_grad()
     def apply(self, interaction: Interaction, frame: int, propagate: bool = True) -> np.ndarray:
-        """Run any interaction on a frame (its coordinates are those of the video), then propagate and fuse."""
+        """Run any interaction on a frame (its coordinates are those of the video, its object ids the network's
+        channels 1..K, i.e. positions in object_ids), then propagate and fuse."""
         if not 0 <= frame < self.core.t:
             raise IndexError(f'frame {frame} is outside the video (0..{self.core.t - 1})')
         image = unpad(self.core.frame(frame), self.core.pad)  # [1,3,H,W]
@@ -86,6 +144,7 @@ class Session:
 
     def clicks(self, clicks: Sequence[Click], frame: int, propagate: bool = True, radius: int = 3) -> np.ndarray:
         """Positive/negative clicks (pixel coordinates) resolved by the S2M network."""
+        clicks = [replace(c, object_id=self.ids.channel(c.object_id)) for c in clicks]
         return self.apply(ClickInteraction(self._s2m(), clicks, radius=radius), frame, propagate)
 
     def scribbles(self, strokes: Sequence[PixelStroke] | Mapping, frame: int | None = None,
@@ -94,19 +153,20 @@ class Session:
         if isinstance(strokes, Mapping):
             from inference.interaction import annotated_frame
             frame = annotated_frame(strokes) if frame is None else frame
-            return self.apply(ScribbleInteraction(self._s2m(), strokes['scribbles'][frame], quirk=False), frame,
-                              propagate)
+            on_frame = [{**s, 'object_id': self.ids.channel(s.get('object_id'))} for s in strokes['scribbles'][frame]]
+            return self.apply(ScribbleInteraction(self._s2m(), on_frame, quirk=False), frame, propagate)
         if frame is None:
             raise ValueError('give the frame the strokes were drawn on')
+        strokes = [replace(s, object_id=self.ids.channel(s.object_id)) for s in strokes]
         return self.apply(StrokeInteraction(self._s2m(), strokes), frame, propagate)
 
     def save_masks(self, folder: str | Path, palette: np.ndarray = DAVIS_PALETTE) -> list[Path]:
         """Write one palette PNG per frame (00000.png, ...) into folder."""
-        return [write_labels(Path(folder) / f'{i:05d}.png', lab, palette) for i, lab in enumerate(self.core.np_masks)]
+        return [write_labels(Path(folder) / f'{i:05d}.png', lab, palette) for i, lab in enumerate(self.labels)]
 
     def save_overlay(self, path: str | Path, fps: float = 24.0, palette: np.ndarray = DAVIS_PALETTE) -> Path:
         """Write an mp4 of the frames with the masks blended over them."""
-        return write_video(path, overlay(self.frames, self.core.np_masks, palette), fps)
+        return write_video(path, overlay(self.frames, self.labels, palette), fps)
 
     def _s2m(self) -> torch.nn.Module:
         if self.s2m_net is None:
@@ -115,11 +175,11 @@ class Session:
 
     def _commit(self, mask: torch.Tensor, frame: int, propagate: bool) -> np.ndarray:
         if not propagate:
-            return self.core.update_mask_only(mask, frame).copy()
+            return self.ids.to_labels(self.core.update_mask_only(mask, frame))
         bar = tqdm(total=self.core.t - 1, desc='propagating', unit='frame', disable=not self.progress, leave=False)
         self.core.on_frame = lambda ti: bar.update()
         try:
-            return self.core.interact(mask, frame).copy()
+            return self.ids.to_labels(self.core.interact(mask, frame))
         finally:
             self.core.on_frame = None
             bar.close()

@@ -14,18 +14,26 @@ def _logits(prob: torch.Tensor, hard: bool) -> torch.Tensor:
     return logits * 1000 if hard else logits
 
 
-def aggregate_wbg(prob: torch.Tensor, keep_bg: bool = False, hard: bool = False) -> torch.Tensor:
-    """[K,1,H,W] object probabilities -> softmax over [bg = prod(1 - p_i), p_1..p_K] along dim 0."""
-    bg = torch.prod(1 - prob, dim=0, keepdim=True)
+def _softmax_with_background(bg: torch.Tensor, prob: torch.Tensor, keep_bg: bool, hard: bool) -> torch.Tensor:
+    """Softmax over the logits of [bg, p_1..p_K] along dim 0; all K+1 channels if keep_bg, else the K objects."""
     new_prob = F.softmax(_logits(torch.cat([bg, prob], dim=0), hard), dim=0)
     return new_prob if keep_bg else new_prob[1:]
+
+
+def aggregate_wbg(prob: torch.Tensor, keep_bg: bool = False, hard: bool = False) -> torch.Tensor:
+    """[K,1,H,W] object probabilities -> softmax over [bg = prod(1 - p_i), p_1..p_K] along dim 0."""
+    return _softmax_with_background(torch.prod(1 - prob, dim=0, keepdim=True), prob, keep_bg, hard)
+
+
+def aggregate_wbg_vujas(prob: torch.Tensor, keep_bg: bool = False, hard: bool = False) -> torch.Tensor:
+    """CiVOS's multi-object aggregation of the click model's masks: like aggregate_wbg but with
+    bg = min_i (1 - p_i), the background of the most confident object, instead of the product."""
+    return _softmax_with_background(torch.min(1 - prob, dim=0, keepdim=True).values, prob, keep_bg, hard)
 
 
 def aggregate_sbg(prob: torch.Tensor, keep_bg: bool = False, hard: bool = False) -> torch.Tensor:
     """Like aggregate_wbg but with a constant background probability of 0.5 (GUI interactions)."""
-    bg = torch.full_like(prob[:1], 0.5)
-    new_prob = F.softmax(_logits(torch.cat([bg, prob], dim=0), hard), dim=0)
-    return new_prob if keep_bg else new_prob[1:]
+    return _softmax_with_background(torch.full_like(prob[:1], 0.5), prob, keep_bg, hard)
 
 
 def aggregate_wbg_channel(prob: torch.Tensor, keep_bg: bool = False,

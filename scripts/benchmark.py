@@ -1,7 +1,9 @@
-"""Benchmark MiVOS inference (InferenceCore) on a synthetic clip: speed, memory, FLOP rate; optimised vs reference."""
+"""Benchmark MiVOS inference (InferenceCore) on a synthetic clip: speed, memory, FLOP rate; optimised vs reference.
+With --ritm: milliseconds per click of CiVOS's RITM click model (h18s, NoBRS and f-BRS-B)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import subprocess
@@ -16,6 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from accel import AcceleratedBackend  # noqa: E402
 from evaluation.benchmark import (build_networks, memory_probe, prepare_optimized, run_mode, run_s2m,  # noqa: E402
                                  summary_rows, synthetic_clip, with_flops, write_synthetic_folder)
+from evaluation.benchmark_ritm import PUBLISHED, random_h18s, time_clicks  # noqa: E402
+from util.cli import resolve_device, run_main  # noqa: E402
+from util.files import atomic_write_text, require_writable_dir  # noqa: E402
 
 PHASES = ('first', 'fusion', 'session')
 
@@ -50,16 +55,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument('--no-s2m', action='store_true', help='skip the S2M timing')
     p.add_argument('--quick', action='store_true', help='tiny run (96x160, T=8, K=1, first+fusion) in < 1 minute')
     p.add_argument('--json', metavar='PATH', help="write results as JSON ('-' = stdout)")
+    p.add_argument('--ritm', action='store_true',
+                   help='instead: ms per click of the RITM h18s click model (random weights), NoBRS and f-BRS-B, '
+                        'three clicks per session, --repeats sessions')
+    p.add_argument('--ritm-sizes', default='240x432,480x854', help='frame sizes HxW for --ritm')
     args = p.parse_args(argv)
     if args.reference:
         args.mode = 'reference'
     if args.quick:
         args.size, args.frames, args.objects, args.phases = '96x160', 8, '1', 'first,fusion'
+        args.ritm_sizes = '96x160'
     try:
         args.h, args.w = (int(v) for v in args.size.lower().split('x'))
+        args.ritm_hw = [tuple(int(v) for v in s.lower().split('x')) for s in args.ritm_sizes.split(',')]
         args.ks = [int(k) for k in args.objects.split(',')]
     except ValueError:
-        p.error(f'--size must be HxW and --objects comma-separated integers, got {args.size!r} / {args.objects!r}')
+        p.error(f'--size / --ritm-sizes must be HxW and --objects comma-separated integers, got {args.size!r} / '
+                f'{args.ritm_sizes!r} / {args.objects!r}')
     args.phase_list = tuple(args.phases.split(','))
     try:
         args.memory_ts = [int(t) for t in args.memory_vs_t.split(',')] if args.memory_vs_t else []
@@ -71,6 +83,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error(f'unknown phases {sorted(bad)}; choose from {PHASES}')
     if args.frames < 3:
         p.error(f'--frames must be >= 3, got {args.frames}')
+    if min(args.h, args.w) < 16 or min(args.ks) < 1 or args.threads < 1 or args.repeats < 1:
+        p.error('--size must be at least 16x16, --objects, --threads and --repeats at least 1')
+    if args.cache_mb is not None and not args.cache_mb >= 0:
+        p.error(f'--cache-mb must be >= 0, got {args.cache_mb}')
     return args
 
 
@@ -114,19 +130,42 @@ def memory_vs_t(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+def ritm_clicks(args: argparse.Namespace, device: torch.device) -> list[dict]:
+    """ms per click of the RITM predictor at each size, NoBRS and f-BRS-B, after one untimed warm-up session."""
+    net = random_h18s(device)
+    rows = []
+    for h, w in args.ritm_hw:
+        for mode in ('NoBRS', 'f-BRS-B'):
+            time_clicks(net, mode, h, w)
+            rows.append(dataclasses.asdict(time_clicks(net, mode, h, w, sessions=args.repeats)))
+    print(f'RITM h18s click predictor (zoom-in, flip), random weights, threads {args.threads}, device {device}, '
+          f'median of {args.repeats} session(s) of 3 clicks')
+    print(f'{"mode":8} {"size":>8} {"click 1 ms":>10} {"clicks 2-3 ms":>13} {"ms/click":>9} {"CPU ms/click":>12} '
+          f'{"backbone/click":>14} {"head/click":>10}')
+    for r in rows:
+        print(f'{r["mode"]:8} {r["size"]:>8} {r["first_click_ms"]:>10.0f} {r["later_click_ms"]:>13.0f} '
+              f'{r["ms_per_click"]:>9.0f} {r["cpu_ms_per_click"]:>12.0f} {r["backbone_passes_per_click"]:>14.1f} '
+              f'{r["head_passes_per_click"]:>10.1f}')
+    print(f'note: {PUBLISHED}')
+    return rows
+
+
 def write_json(args: argparse.Namespace, rows: list[dict]) -> None:
-    text = json.dumps({'config': {k: v for k, v in vars(args).items() if k != 'phase_list'}, 'results': rows},
+    config = {k: v for k, v in vars(args).items() if k not in ('phase_list', 'ritm_hw')}
+    text = json.dumps({'config': config, 'results': rows},
                       indent=1)
     if args.json == '-':
         print(text)
     else:
-        Path(args.json).write_text(text)
+        atomic_write_text(args.json, text)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
+    device = resolve_device(args.device)
+    if args.json and args.json != '-':
+        require_writable_dir(Path(args.json).resolve().parent, '--json folder')
     torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
     if args.memory_probe:
         row = memory_probe(Path(args.memory_probe), args.ks[0], device,
                            mode='reference' if args.mode == 'reference' else 'optimized',
@@ -135,6 +174,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(json.dumps(row))
         return [row]
     logging.basicConfig(level=logging.INFO, format='%(message)s')
+    if args.ritm:
+        rows = ritm_clicks(args, device)
+        if args.json:
+            write_json(args, rows)
+        return rows
     if args.memory_ts:
         rows = memory_vs_t(args)
         if args.json:
@@ -181,4 +225,4 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

@@ -11,6 +11,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dataset.synthetic import SyntheticConfig, generate  # noqa: E402
+from util.cli import run_main  # noqa: E402
+from util.files import require_writable_dir  # noqa: E402
 
 HELP = {
     'seed': 'base seed; every image/video is a pure function of (seed, set, index)',
@@ -64,6 +66,7 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
         cfg = SyntheticConfig(**args)
     except ValueError as e:
         parser.error(str(e))
+    require_writable_dir(out, 'output folder')
     start = time.perf_counter()
     roots = generate(out, cfg)
     logging.info('done in %.1f s: %s', time.perf_counter() - start, ', '.join(f'{k}={v}' for k, v in roots.items()))
@@ -71,4 +74,4 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

@@ -33,6 +33,7 @@ from dataset.davis_reader import DAVISTestDataset  # noqa: E402
 from dataset.synthetic import SyntheticConfig, generate  # noqa: E402
 from model.propagation import PropagationNetwork  # noqa: E402
 from scripts import generate_fusion_data  # noqa: E402
+from util.cli import run_main  # noqa: E402
 from util.config import load_config  # noqa: E402
 from util.palette import read_labels, write_labels  # noqa: E402
 from util.video import overlay, write_video  # noqa: E402
@@ -150,8 +151,9 @@ def run(output: Path, plan: Plan) -> dict:
               '--max-interactions', str(plan.rounds), '--device', 'cpu']
     interactive = {
         'scribbles (MiVOS)': eval_interactive_davis.main([*common, '--output', str(evals / 'scribbles')]),
-        'clicks f3 (CiVOS)': eval_interactive_davis.main([*common, '--output', str(evals / 'clicks_f3'),
-                                                          '--interaction', 'clicks', '--click-strategy', 'f3']),
+        'clicks f3, S2M click model': eval_interactive_davis.main(
+            [*common, '--output', str(evals / 'clicks_f3'), '--interaction', 'clicks', '--click-model', 's2m',
+             '--click-strategy', 'f3']),
     }
     result = {
         'minutes': (time.time() - t0) / 60,
@@ -196,4 +198,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

@@ -16,8 +16,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from inference.session import Session  # noqa: E402
-from util.palette import DAVIS_PALETTE, read_labels, read_palette  # noqa: E402
+from inference.session import Session, present_object_ids  # noqa: E402
+from util.cli import UsageError, resolve_device, run_main  # noqa: E402
+from util.files import require_writable_dir  # noqa: E402
+from util.palette import DAVIS_PALETTE, VOID, read_labels, read_palette  # noqa: E402
 from util.video import read_video  # noqa: E402
 
 log = logging.getLogger('segment_video')
@@ -46,53 +48,67 @@ def load_first_mask(path: str, frames: np.ndarray, frame: int) -> tuple[np.ndarr
         raise FileNotFoundError(f'mask not found: {path}')
     labels = read_labels(path)
     if labels.shape != frames.shape[1:3]:
-        raise ValueError(f'mask {path} is {labels.shape[1]}x{labels.shape[0]} but the video is '
+        raise UsageError(f'mask {path} is {labels.shape[1]}x{labels.shape[0]} but the video is '
                          f'{frames.shape[2]}x{frames.shape[1]} (WxH); resize the mask with nearest interpolation')
-    if labels.max() == 0:
-        raise ValueError(f'mask {path} has no objects (all pixels are 0); label objects with ids 1, 2, ...')
+    if not present_object_ids(labels):
+        raise UsageError(f'mask {path} has no objects (all pixels are 0 or void 255); label objects with ids 1, 2, ...')
     if not 0 <= frame < len(frames):
-        raise ValueError(f'--frame {frame} is outside the video (0..{len(frames) - 1})')
+        raise UsageError(f'--frame {frame} is outside the video (0..{len(frames) - 1})')
     return labels, read_palette(path)
 
 
-def load_scribbles(path: str, frames: np.ndarray) -> tuple[dict, int]:
-    """Read a davisinteractive scribble JSON and the number of objects it names."""
+def load_scribbles(path: str, frames: np.ndarray) -> tuple[dict, list[int]]:
+    """Read a davisinteractive scribble JSON ({'scribbles': [[stroke, ...] per frame]}) and the object ids it names."""
     if not Path(path).is_file():
         raise FileNotFoundError(f'scribble file not found: {path}')
     try:
         scribbles = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f'{path} is not valid JSON: {e}') from e
-    strokes = [s for frame in scribbles.get('scribbles', []) for s in frame]
-    if len(scribbles.get('scribbles', [])) != len(frames):
-        raise ValueError(f'{path} has {len(scribbles.get("scribbles", []))} frame lists but the video has '
-                         f'{len(frames)} frames')
-    num_objects = max((int(s['object_id']) for s in strokes), default=0)
-    if num_objects == 0:
-        raise ValueError(f'{path} has no object strokes (object_id >= 1)')
-    return scribbles, num_objects
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UsageError(f'{path} is not valid JSON: {e}') from e
+    per_frame = scribbles.get('scribbles') if isinstance(scribbles, dict) else None
+    if not isinstance(per_frame, list) or not all(isinstance(f, list) for f in per_frame):
+        raise UsageError(f'{path} must hold a JSON object {{"scribbles": [[stroke, ...] for each frame]}} as '
+                         'davisinteractive writes it')
+    if len(per_frame) != len(frames):
+        raise UsageError(f'{path} has {len(per_frame)} frame lists but the video has {len(frames)} frames')
+    ids = set()
+    for t, strokes in enumerate(per_frame):
+        for stroke in strokes:
+            object_id = stroke.get('object_id') if isinstance(stroke, dict) else None
+            if isinstance(object_id, bool) or not isinstance(object_id, int) or not 0 <= object_id < VOID:
+                raise UsageError(f'{path}: a stroke on frame {t} has object_id {object_id!r}; object ids must be whole '
+                                 'numbers (0 = background, 1..254 objects)')
+            ids.add(object_id)
+    ids.discard(0)
+    if not ids:
+        raise UsageError(f'{path} has no object strokes (object_id >= 1)')
+    return scribbles, sorted(ids)
 
 
 def main(argv: list[str] | None = None) -> Path:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(message)s')
+    if args.scribbles and not args.s2m_model:
+        parser.error('--scribbles needs --s2m_model')
+    if args.mem_freq < 1 or not 0 < args.fps < 1000:
+        parser.error('--mem_freq must be >= 1 and --fps in (0, 1000)')
+    device = resolve_device(args.device)
+    out = require_writable_dir(args.output, '--output folder')  # before any work: nothing is lost at the end
     frames = read_video(args.video)
     if args.mask:
         labels, palette = load_first_mask(args.mask, frames, args.frame)
-        num_objects = int(labels.max())
+        object_ids = present_object_ids(labels)
     else:
-        if not args.s2m_model:
-            raise SystemExit('error: --scribbles needs --s2m_model')
-        scribbles, num_objects = load_scribbles(args.scribbles, frames)
+        scribbles, object_ids = load_scribbles(args.scribbles, frames)
         palette = DAVIS_PALETTE
-    session = Session.from_checkpoints(frames, num_objects, args.prop_model, args.fusion_model, args.s2m_model,
-                                       device=args.device, mem_freq=args.mem_freq, progress=True)
-    log.info('%d frames of %dx%d, %d object(s)', len(frames), frames.shape[2], frames.shape[1], num_objects)
+    session = Session.from_checkpoints(frames, object_ids, args.prop_model, args.fusion_model, args.s2m_model,
+                                       device=device, mem_freq=args.mem_freq, progress=True)
+    log.info('%d frames of %dx%d, objects %s', len(frames), frames.shape[2], frames.shape[1], object_ids)
     if args.mask:
         session.set_mask(labels, frame=args.frame)
     else:
         session.scribbles(scribbles)
-    out = Path(args.output)
     session.save_masks(out, palette)
     session.save_overlay(out / 'overlay.mp4', fps=args.fps, palette=palette)
     log.info('wrote %d masks and overlay.mp4 to %s', len(frames), out)
@@ -100,7 +116,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except (FileNotFoundError, ValueError) as e:
-        raise SystemExit(f'error: {e}')
+    run_main(main)

@@ -38,3 +38,12 @@ def seed1_weights():
     """seed1_weights('propagation'|'fusion'|'s2m') -> the golden vectors' synthetic state dict."""
     return lambda network: _weights(network, 1)
 
+
+
+@pytest.fixture(scope='module')
+def one_torch_thread():
+    """torch on one thread for a module (the RITM golden vectors were computed so), restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -1,7 +1,8 @@
-"""Tiny random-weight networks saved as self-describing checkpoints, and a tiny generated DAVIS-format root,
-for end-to-end tests of the evaluation scripts."""
+"""Tiny random-weight networks saved as self-describing checkpoints, RITM click-model files laid out as released,
+and a tiny generated DAVIS-format root, for end-to-end tests of the evaluation scripts."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -9,7 +10,10 @@ import torch
 from dataset.synthetic import SyntheticConfig, generate
 from model.fusion import FusionNet
 from model.propagation import PropagationNetwork
+from model.ritm import HRNetISModel
 from model.s2m import S2M
+from util.weights import RITM_CLASS
+from weightgen import MANIFESTS
 
 LIGHT = {'propagation': (PropagationNetwork, {'arch': 'resnet18', 'key_dim': 16, 'value_dim': 32,
                                               'decoder_dims': [32, 16, 16]}),
@@ -26,6 +30,30 @@ def save_light_checkpoints(folder: Path, seed: int = 0) -> dict[str, Path]:
         paths[kind] = folder / f'{kind}.pth'
         torch.save({'network': cls(**kwargs).state_dict(), 'model_kwargs': kwargs}, paths[kind])
     return paths
+
+
+def constructor(variant: str) -> dict:
+    """The constructor arguments of a RITM variant ('ritm_h18s', 'ritm_h18', 'ritm_h32') from its manifest."""
+    return json.loads((MANIFESTS / f'{variant}.json').read_text())['constructor']
+
+
+def ritm_file(variant: str, state_dict: dict) -> dict:
+    """A file laid out as RITM saves it: every HRNetModel parameter plus the specified ISModel keyword arguments."""
+    params = {'width': 48, 'ocr_width': 256, 'small': False, 'backbone_lr_mult': 0.1,
+              'norm_layer': 'torch.nn.modules.batchnorm.BatchNorm2d'}
+    params.update(constructor(variant))
+    config = {'class': RITM_CLASS,
+              'params': {k: {'type': 'class' if k == 'norm_layer' else 'builtin', 'value': v,
+                             'specified': k in constructor(variant)} for k, v in params.items()}}
+    return {'config': config, 'state_dict': state_dict}
+
+
+def save_ritm_checkpoint(path: Path, seed: int = 0) -> Path:
+    """An official-format RITM file of the HRNet-18s click model (CiVOS's) with random weights; returns path."""
+    torch.manual_seed(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(ritm_file('ritm_h18s', HRNetISModel(**constructor('ritm_h18s')).state_dict()), path)
+    return path
 
 
 def tiny_davis(out: Path, scribbles: int = 1, frames: int = 5) -> Path:

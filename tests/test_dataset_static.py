@@ -103,7 +103,7 @@ def test_image_without_mask_raises_naming_the_folder_and_file(tmp_path):
 
 def test_mask_of_another_size_raises_naming_both_files(tmp_path):
     root = write_flat_static(tmp_path / 'syn', 1)
-    Image.fromarray(np.zeros((10, 10), np.uint8)).save(root / 'im000.png')
+    Image.fromarray(np.full((10, 10), 255, np.uint8)).save(root / 'im000.png')
     with pytest.raises(DatasetError, match='im000.jpg is 52x40 but its mask .*im000.png is 10x10'):
         StaticPseudoVideoDataset(root, size=16)[0]
 

@@ -135,11 +135,11 @@ def test_frames_without_annotation_raise_naming_the_video(tmp_path):
         VOSDataset(im_root, gt_root, 5, is_bl=False)
 
 
-def test_rgb_annotation_raises_saying_palette_is_needed(tmp_path):
+def test_rgb_annotation_in_unknown_colours_raises_saying_ids_are_needed(tmp_path):
     im_root, gt_root = write_vos(tmp_path, {'a': 3})
     for f in range(3):
-        Image.new('RGB', (64, 48), (128, 0, 0)).save(gt_root / 'a' / f'{f:05d}.png')
-    with pytest.raises(DatasetError, match=r'00000.png is a RGB image.*palette \(P\)'):
+        Image.new('RGB', (64, 48), (3, 200, 9)).save(gt_root / 'a' / f'{f:05d}.png')
+    with pytest.raises(DatasetError, match=r'00000.png is an RGB image with colours \(3,200,9\).*object ids'):
         VOSDataset(im_root, gt_root, 5, is_bl=False, size=16, seed=0)[0]
 
 

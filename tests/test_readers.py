@@ -100,13 +100,15 @@ def test_davis_bad_input_names_the_path(davis, tmp_path):
         DAVISTestDataset(davis)
 
 
-def test_davis_mask_of_another_size_or_in_rgb_is_refused(davis):
+def test_davis_mask_of_another_size_or_in_unknown_rgb_colours_is_refused(davis):
     mask = davis / 'Annotations' / '480p' / 'bb' / '00000.png'
     write_labels(mask, np.zeros((H + 2, W), np.uint8))
     with pytest.raises(ValueError, match='size of their frames'):
         DAVISTestDataset(davis).sequence('bb')
-    Image.fromarray(DAVIS_PALETTE[_labels(0)]).save(mask)
-    with pytest.raises(ValueError, match='palette'):
+    Image.fromarray(DAVIS_PALETTE[_labels(0)]).save(mask)  # RGB in the DAVIS colours: read as their ids
+    assert np.array_equal(DAVISTestDataset(davis).sequence('bb').labels(0), _labels(0))
+    Image.fromarray(np.full((H, W, 3), (3, 200, 9), np.uint8)).save(mask)
+    with pytest.raises(ValueError, match=r'colours \(3,200,9\) that are not in the DAVIS palette'):
         DAVISTestDataset(davis).sequence('bb')
 
 
@@ -194,8 +196,8 @@ def test_folder_bad_input_names_the_path(tmp_path):
         folder_sequence(tmp_path / 'empty', tmp_path / 'first.png')
     with pytest.raises(ValueError, match='at least 5'):
         folder_sequence(tmp_path / 'frames', tmp_path / 'first.png', min_frames=5)
-    Image.fromarray(DAVIS_PALETTE[_labels(0)]).save(tmp_path / 'rgb.png')
-    with pytest.raises(ValueError, match='rgb.png.*palette'):
+    Image.fromarray(np.full((H, W, 3), (3, 200, 9), np.uint8)).save(tmp_path / 'rgb.png')
+    with pytest.raises(ValueError, match='rgb.png.*not in the DAVIS palette'):
         folder_sequence(tmp_path / 'frames', tmp_path / 'rgb.png')
     Image.fromarray(np.zeros((H, W + 4), np.uint8)).save(tmp_path / 'wide.png')
     with pytest.raises(ValueError, match='wide.png'):

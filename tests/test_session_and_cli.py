@@ -77,7 +77,7 @@ def test_session_set_mask_propagates_and_interactions_refine(checkpoints):
 def test_session_refuses_labels_beyond_its_objects_and_interactions_without_s2m(checkpoints):
     frames, labels = moving_square_video()
     s = Session.from_checkpoints(frames, 1, checkpoints['prop'])
-    with pytest.raises(ValueError, match='num_objects=2'):
+    with pytest.raises(ValueError, match=r'labels hold id 2 but the session has objects \[1\]'):
         s.set_mask(labels[0])
     with pytest.raises(ValueError, match='needs an S2M network'):
         s.clicks([Click(1, 1, 1)], frame=0)
@@ -137,3 +137,43 @@ def test_cli_bad_inputs_fail_with_clear_messages(checkpoints, tmp_path, case, ma
     with pytest.raises((ValueError, FileNotFoundError), match=match):
         run_cli('--video', tmp_path / video, '--mask', tmp_path / mask, '--prop_model', checkpoints['prop'],
                 '--output', tmp_path / 'out')
+
+
+def test_cli_keeps_object_ids_such_as_2_and_7_and_never_invents_others(checkpoints, tmp_path):
+    frames, labels = moving_square_video(t=3)
+    write_video(tmp_path / 'clip.mp4', frames)
+    given = np.choose(labels[0], [0, 2, 7]).astype(np.uint8)
+    given[:4, :4] = 255  # void
+    write_labels(tmp_path / 'mask.png', given)
+    out = run_cli('--video', tmp_path / 'clip.mp4', '--mask', tmp_path / 'mask.png', '--prop_model', checkpoints['prop'],
+                  '--output', tmp_path / 'out')
+    written = np.stack([read_labels(p) for p in sorted(out.glob('*.png'))])
+    assert set(np.unique(written).tolist()) == {0, 2, 7}
+    assert np.array_equal(written[0] == 7, labels[0] == 2) and np.array_equal(written[0] == 2, labels[0] == 1)
+
+
+def test_cli_checks_the_output_folder_before_any_work(checkpoints, tmp_path, monkeypatch):
+    frames, labels = moving_square_video(t=3)
+    write_video(tmp_path / 'clip.mp4', frames)
+    write_labels(tmp_path / 'mask.png', labels[0])
+    (tmp_path / 'file').write_text('not a folder')
+    monkeypatch.setattr(Session, 'from_checkpoints', lambda *a, **k: pytest.fail('work started'))
+    with pytest.raises(OSError, match='cannot write to the --output folder .*file/out.*choose a writable folder'):
+        run_cli('--video', tmp_path / 'clip.mp4', '--mask', tmp_path / 'mask.png', '--prop_model', checkpoints['prop'],
+                '--output', tmp_path / 'file' / 'out')
+
+
+@pytest.mark.parametrize('content,match', [
+    ([[]], 'must hold a JSON object {"scribbles"'),
+    ({'scribbles': [[{'path': [[0.1, 0.1]], 'object_id': 'one'}], [], []]}, "object_id 'one'; object ids must be whole"),
+    ({'scribbles': [[{'path': [[0.1, 0.1]], 'object_id': 1.5}], [], []]}, 'object_id 1.5'),
+    ({'scribbles': [[{'path': [[0.1, 0.1]], 'object_id': 0}], [], []]}, 'has no object strokes'),
+    ({'scribbles': [[], []]}, 'has 2 frame lists but the video has 3'),
+])
+def test_cli_bad_scribble_files_are_usage_errors(checkpoints, tmp_path, content, match):
+    frames, _ = moving_square_video(t=3)
+    write_video(tmp_path / 'clip.mp4', frames)
+    (tmp_path / 's.json').write_text(json.dumps(content))
+    with pytest.raises(ValueError, match=re.escape(match)):
+        run_cli('--video', tmp_path / 'clip.mp4', '--scribbles', tmp_path / 's.json', '--prop_model',
+                checkpoints['prop'], '--s2m_model', checkpoints['s2m'], '--output', tmp_path / 'out')

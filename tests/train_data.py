@@ -133,3 +133,37 @@ def few_videos(cfg: dict) -> Dataset:
     """6 clips: with 2 per batch an epoch is 3 iterations, so short runs cross epoch boundaries."""
     LAST_CURRICULUM[:] = [CurriculumVideos(cfg['data']['crop'], 6)]
     return LAST_CURRICULUM[0]
+
+
+class PoisonedVideos(TinyVideos):
+    """TinyVideos whose images turn NaN from the `clean`-th loaded sample on (a corrupt file, a bad transform)."""
+
+    def __init__(self, size: int, clean: int):
+        super().__init__(size, max_objects=1)
+        self.loaded, self.clean = 0, clean
+
+    def __getitem__(self, index: int) -> dict:
+        sample = super().__getitem__(index)
+        self.loaded += 1
+        if self.loaded > self.clean:
+            sample['rgb'] = torch.full_like(sample['rgb'], float('nan'))
+        return sample
+
+
+def nan_from_iteration_2(cfg: dict) -> Dataset:
+    """Batches of 2: iteration 1 is clean, iteration 2 is NaN."""
+    return PoisonedVideos(cfg['data']['crop'], clean=2)
+
+
+class EmptyTargets(TinyVideos):
+    """Every sample's target has no object pixels (masks misread as background)."""
+
+    def __getitem__(self, index: int) -> dict:
+        sample = super().__getitem__(index)
+        for key in ('gt', 'sec_gt', 'cls_gt'):
+            sample[key] = torch.zeros_like(sample[key])
+        return sample
+
+
+def empty_targets(cfg: dict) -> Dataset:
+    return EmptyTargets(cfg['data']['crop'], max_objects=1)

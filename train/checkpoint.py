@@ -4,7 +4,6 @@ Everything is stored as tensors, numbers, strings, lists and dicts so that torch
 """
 from __future__ import annotations
 
-import os
 import platform
 import random
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from util.files import atomic_write
 from util.weights import CheckpointError, read_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,13 +62,9 @@ def set_rng_state(state: dict) -> None:
 
 
 def save_atomic(obj: dict, path: str | Path) -> Path:
-    """torch.save to a temporary file next to path, then rename: a crash never leaves a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.tmp')
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-    return path
+    """torch.save through util.files.atomic_write: a crash or a full disk never leaves a half-written file (the
+    previous checkpoint stays, the temporary file is removed, a full disk says "no space left on <folder>")."""
+    return atomic_write(path, lambda f: torch.save(obj, f), durable=True)
 
 
 def read_training_checkpoint(path: str | Path, trainer: str, model_kwargs: dict) -> dict:

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from util.config import ConfigError
+
 log = logging.getLogger(__name__)
 
 
@@ -33,9 +35,10 @@ class DistEnv:
 def pick_device(preference: str, local_rank: int) -> torch.device:
     """'auto' -> cuda:<local_rank> when CUDA is available, else cpu; 'cpu' / 'cuda' force one."""
     if preference not in ('auto', 'cpu', 'cuda'):
-        raise ValueError(f"train.device must be 'auto', 'cpu' or 'cuda', got {preference!r}")
+        raise ConfigError(f"train.device must be 'auto', 'cpu' or 'cuda', got {preference!r}")
     if preference == 'cuda' and not torch.cuda.is_available():
-        raise RuntimeError('train.device=cuda but CUDA is not available; use train.device=cpu or auto')
+        raise ConfigError('train.device=cuda (--device cuda) but CUDA is not available on this machine; use '
+                          '--device cpu or auto')
     if preference == 'cpu' or not torch.cuda.is_available():
         return torch.device('cpu')
     return torch.device('cuda', local_rank)

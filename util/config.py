@@ -30,8 +30,11 @@ def load_config(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f'config file not found: {path} (see {CONFIG_DIR} for the shipped recipes)')
-    with open(path) as f:
-        cfg = yaml.safe_load(f)
+    try:
+        with open(path) as f:
+            cfg = yaml.safe_load(f)
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ConfigError(f'{path} is not valid YAML: {" ".join(str(e).split())}') from None
     if not isinstance(cfg, dict):
         raise ConfigError(f'{path} does not hold a YAML mapping')
     return cfg

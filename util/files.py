@@ -1,9 +1,22 @@
-"""Crash-safe file writes: a reader sees either the old file or the complete new one, never a partial file."""
+"""Crash-safe file writes: a reader sees either the old file or the complete new one, never a partial file.
+
+Every output a reader could see half-written (checkpoints, masks, videos, JSON / CSV results, generated data)
+goes through atomic_write: the content is written to a temporary name unique to the writing process
+(`.<name>.<random>.tmp`) in the target folder, then renamed over the target. On failure the temporary
+file is removed and the old file stays; a full disk is reported as "no space left on <folder>".
+"""
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
+
+
+class OutputError(OSError):
+    """An output file or folder that cannot be written (read-only folder, full disk, ...)."""
 
 
 def _umask() -> int:
@@ -12,19 +25,74 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write text to a temporary file next to path, then rename it over path (atomic on POSIX).
+def describe_os_error(e: OSError, path: str | Path) -> str:
+    """One line naming the cause of a failed write to path and what to do."""
+    folder = Path(path).parent
+    if e.errno == errno.ENOSPC:
+        return f'no space left on {folder} while writing {Path(path).name}; free disk space or choose another folder'
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f'cannot write {path}: permission denied (read-only?); choose a writable output folder'
+    return f'cannot write {path}: {e.strerror or e}; check the output folder'
 
-    The file gets the usual permissions (0666 minus the umask), not mkstemp's private 0600."""
+
+def atomic_write_path(path: str | Path, write: Callable[[Path], None], suffix: str = '.tmp') -> Path:
+    """write(tmp) creates the content at a temporary name `.<name>.<random><suffix>` next to path (writers that
+    choose the format by the file name, e.g. OpenCV, pass suffix='.tmp.mp4'), which is then renamed over path
+    (atomic on POSIX). Parents are created; the file gets the usual permissions (0666 minus the umask), not
+    mkstemp's private 0600."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
-        with os.fdopen(fd, 'w') as f:
-            f.write(text)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix=suffix)
+        os.close(fd)
+    except OSError as e:
+        raise OutputError(e.errno, describe_os_error(e, path)) from e
+    try:
+        write(Path(tmp))
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        cause = _os_error(e)
+        if cause is not None and not isinstance(e, OutputError):
+            raise OutputError(cause.errno, describe_os_error(cause, path)) from e
         raise
     return path
+
+
+def _os_error(e: BaseException | None) -> OSError | None:
+    """The OSError behind an exception (writers such as torch.save wrap a failed write in their own error)."""
+    while e is not None and not isinstance(e, OSError):
+        e = e.__cause__ or e.__context__
+    return e
+
+
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], durable: bool = False) -> Path:
+    """write(f) fills a binary file object; the result replaces path atomically. durable=True also forces the
+    data to disk before the rename (checkpoints: the rename then survives a power cut too)."""
+    def to_file(tmp: Path) -> None:
+        with open(tmp, 'wb') as f:
+            write(f)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+    return atomic_write_path(path, to_file)
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write text (UTF-8) to path atomically."""
+    return atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def require_writable_dir(folder: str | Path, what: str = 'output folder') -> Path:
+    """Create folder if needed and check that a file can be written in it, before any long work starts."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix='.write_test.')
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        reason = 'it is not a folder' if e.errno in (errno.EEXIST, errno.ENOTDIR) else (e.strerror or str(e))
+        raise OutputError(e.errno, f'cannot write to the {what} {folder}: {reason}; choose a writable folder') from e
+    return folder

@@ -1,11 +1,14 @@
 """Reading videos (a folder of frames or a video file) as uint8 RGB arrays, and writing mp4 files."""
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from util.files import OutputError, atomic_write_path
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 
@@ -55,19 +58,21 @@ def read_video(source: str | Path) -> np.ndarray:
 
 
 def write_video(path: str | Path, frames: np.ndarray, fps: float = 24.0) -> Path:
-    """uint8 RGB [T,H,W,3] -> an mp4 (mp4v codec) at path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """uint8 RGB [T,H,W,3] -> an mp4 (mp4v codec) at path, written atomically (util.files)."""
     t, h, w, _ = frames.shape
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h))
-    if not writer.isOpened():
-        raise RuntimeError(f'OpenCV cannot write {path}')
-    try:
-        for f in frames:
-            writer.write(cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2BGR))
-    finally:
-        writer.release()
-    return path
+
+    def encode(tmp: Path) -> None:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h))
+        if not writer.isOpened():
+            raise ValueError(f'OpenCV cannot write the video {path}; give a .mp4 (or .avi) file name')
+        try:
+            for f in frames:
+                writer.write(cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2BGR))
+        finally:
+            writer.release()
+        if tmp.stat().st_size == 0:  # OpenCV reports no write errors: an empty file is the only sign
+            raise OutputError(errno.EIO, f'cannot write {path}: OpenCV wrote nothing (is the disk full?)')
+    return atomic_write_path(path, encode, suffix='.tmp' + Path(path).suffix)
 
 
 def overlay(frames: np.ndarray, labels: np.ndarray, palette: np.ndarray, alpha: float = 0.5) -> np.ndarray:

@@ -1,7 +1,10 @@
-"""Reading and loading network weights: official MiVOS files, our training checkpoints, DDP files, ImageNet init."""
+"""Reading and loading network weights: official MiVOS and RITM files, our training checkpoints, DDP files,
+ImageNet init."""
 from __future__ import annotations
 
+import hashlib
 import importlib
+import inspect
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,8 +34,28 @@ def read_checkpoint(path: str | Path) -> dict:
                               'Is the file complete and saved with torch.save?') from e
 
 
+def file_digest(path: str | Path) -> str:
+    """'sha256:<hex>' of a weights file: identifies a model by its content, not by its path."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'checkpoint not found: {path} (give the path of a .pth file)')
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            digest.update(chunk)
+    return f'sha256:{digest.hexdigest()}'
+
+
+def is_ritm_file(obj: Mapping) -> bool:
+    """A released RITM click-model file: {'config': {'class', 'params'}, 'state_dict'}."""
+    return isinstance(obj.get('config'), Mapping) and isinstance(obj.get('state_dict'), Mapping)
+
+
 def extract_state_dict(obj: Mapping) -> StateDict:
     """Plain state dict from an official file, a training checkpoint ({'network': ...}) or a DDP file."""
+    if is_ritm_file(obj):
+        raise CheckpointError("this is a RITM click-model file ({'config', 'state_dict'}), not MiVOS weights: "
+                              "give it as the click model (--ritm_model / load_network('ritm', ...))")
     if 'network' in obj and isinstance(obj['network'], Mapping):
         obj = obj['network']
     sd = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in obj.items()}
@@ -138,7 +161,38 @@ def init_propagation_from_imagenet(net: nn.Module, path: str | Path) -> None:
 
 NETWORKS = {'propagation': ('model.propagation', 'PropagationNetwork'),
             'fusion': ('model.fusion', 'FusionNet'),
-            's2m': ('model.s2m', 'S2M')}
+            's2m': ('model.s2m', 'S2M'),
+            'ritm': ('model.ritm', 'HRNetISModel')}
+
+RITM_CLASS = 'isegm.model.is_hrnet_model.HRNetModel'
+# Config params of a RITM file that do not change the inference network, and the values our model assumes
+# for the others it does not take.
+_RITM_ANY = {'backbone_lr_mult', 'cpu_dist_maps'}
+_RITM_FIXED = {'norm_layer': 'torch.nn.modules.batchnorm.BatchNorm2d', 'clicks_groups': None,
+               'binary_prev_mask': False, 'conv_extend': False,
+               'norm_mean_std': [[0.485, 0.456, 0.406], [0.229, 0.224, 0.225]]}
+
+
+def _plain(value):
+    """Tuples -> lists, recursively, so that config values compare with JSON-like constants."""
+    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
+def ritm_constructor(config: Mapping, model: type[nn.Module]) -> dict:
+    """Constructor arguments of `model` from a RITM file's config (`params`: {name: {'value': ...}})."""
+    if config.get('class') != RITM_CLASS:
+        raise CheckpointError(f"RITM model class {config.get('class')!r} is not supported (expected {RITM_CLASS})")
+    accepted = set(inspect.signature(model).parameters)
+    kwargs, unsupported = {}, []
+    for name, param in config.get('params', {}).items():
+        value = _plain(param['value'])
+        if name in accepted:
+            kwargs[name] = value
+        elif name not in _RITM_ANY and (name not in _RITM_FIXED or value != _RITM_FIXED[name]):
+            unsupported.append(f'{name}={value!r}')
+    if unsupported:
+        raise CheckpointError(f'RITM config options not supported: {", ".join(unsupported)}')
+    return kwargs
 
 
 def network_class(kind: str) -> type[nn.Module]:
@@ -150,12 +204,25 @@ def network_class(kind: str) -> type[nn.Module]:
 
 
 def load_network(kind: str, path: str | Path, device: str | torch.device = 'cpu') -> nn.Module:
-    """Build and load a network from a file: official files give the faithful network; our checkpoints carry
-    their constructor arguments under 'model_kwargs' so light variants rebuild themselves. Returned in eval mode."""
+    """Build and load a network from a file: official files give the faithful network (a RITM file builds the
+    variant its config names); our checkpoints carry their constructor arguments under 'model_kwargs' so light
+    variants rebuild themselves. Returned in eval mode."""
     ckpt = read_checkpoint(path)
-    kwargs = ckpt.get('model_kwargs', {}) if isinstance(ckpt.get('network'), Mapping) else {}
-    net = network_class(kind)(**kwargs)
     try:
-        return load_weights(net, ckpt).eval().to(device)
+        if kind == 'ritm':
+            if not is_ritm_file(ckpt):
+                raise CheckpointError("not a RITM click-model file (expected {'config', 'state_dict'} as released "
+                                      'by RITM, e.g. coco_lvis_h18s_itermask.pth); MiVOS weights go to '
+                                      'propagation / fusion / s2m')
+            model = network_class(kind)
+            kwargs = ritm_constructor(ckpt['config'], model)
+            try:
+                net = model(**kwargs)
+            except ValueError as e:  # an option the released models do not use
+                raise CheckpointError(str(e)) from None
+            return load_weights(net, ckpt['state_dict']).eval().to(device)
+        kwargs = ckpt.get('model_kwargs', {}) if isinstance(ckpt.get('network'), Mapping) else {}
+        state = extract_state_dict(ckpt)  # a wrong kind of file fails before the network is built
+        return load_weights(network_class(kind)(**kwargs), state).eval().to(device)
     except CheckpointError as e:
         raise CheckpointError(f'{path}: {e}') from None
