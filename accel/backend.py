@@ -72,7 +72,7 @@ def _weights_key(net: nn.Module) -> tuple:
 
 class AcceleratedBackend(Backend):
     """Prepares transformed networks and keeps the latest one, so that consecutive videos of one size share it
-    (transforming the weights takes seconds), with the conv timing choices of `timings`.
+    (transforming the weights is costly), with the conv timing choices of `timings`.
 
     conv_algorithm: 'auto' runs the large 3x3 convs with Winograd F(4x4,3x3) where a timing at the video's size
     finds it faster (CPU), 'winograd' always, 'direct' never. timings: the ConvTimings to use, or the JSON file that

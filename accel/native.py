@@ -1,7 +1,7 @@
 """Native CPU kernels: small plain-C files in accel/csrc, built on first use with the system C compiler.
 
 Built once per source, compiler and CPU into a cache folder ($MIVOS_KERNEL_CACHE, default ~/.cache/mivos) and
-called through ctypes on tensors' memory (no PyTorch headers, so a build takes about a second). Everything that
+called through ctypes on tensors' memory (no PyTorch headers, so a build is quick). Everything that
 uses them has a pure-PyTorch fallback: with no compiler, a failed build or MIVOS_NATIVE=0, load() returns None.
 """
 from __future__ import annotations

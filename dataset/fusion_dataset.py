@@ -1,4 +1,4 @@
-"""Fusion training samples from pre-generated propagation results (facts §e3).
+"""Fusion training samples from pre-generated propagation results (docs/mivos.md).
 
 Generated data: `fusion_root/<run>/<video>/<ref %05d>/<object id %05d>/<frame %05d>.png` = uint8 floor(255 p), the
 probability of the object when the GT of frame <ref> was propagated. Images and GT come from

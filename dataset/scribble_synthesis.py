@@ -1,4 +1,4 @@
-"""Synthetic interactions for S2M training (facts §e2): scribbles and clicks from the errors of a previous mask.
+"""Synthetic interactions for S2M training (docs/mivos.md): scribbles and clicks from the errors of a previous mask.
 
 Positive interactions go into false-negative regions (GT but not previous mask), negative ones into false-positive
 regions (previous mask but not GT). All functions take and return bool masks [H, W]; randomness comes from a numpy
@@ -192,7 +192,7 @@ def component_scribbles(region: np.ndarray, rng: np.random.Generator) -> np.ndar
 
 def synthesize_scribbles(gt: np.ndarray, prev: np.ndarray, from_zero: bool,
                          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(positive, negative) scribbles correcting prev towards gt (facts §e2)."""
+    """(positive, negative) scribbles correcting prev towards gt (docs/mivos.md)."""
     fn, fp = error_regions(gt, prev)
     draw = robot_scribble if (not from_zero and rng.random() < ROBOT_P) else component_scribbles
     pos, neg = draw(fn, rng) & gt, draw(fp, rng) & ~gt

@@ -145,7 +145,7 @@ FLOP_FORMULAS = {torch.ops.mkldnn._convolution_pointwise: _packed_conv_flop} if 
 def _timed(mode: str, phase: str, k: int, frames: int, device: torch.device, fn, count_flops: bool = False
            ) -> PhaseResult:
     """Run fn once: wall and CPU time, peak memory, and (count_flops) its dense FLOPs. Counting intercepts every
-    op in Python (~25 % slower, more for many small ops): counted runs are for FLOPs only, never for timing."""
+    op in Python, which slows it down: counted runs are for FLOPs only, never for timing."""
     mem = PeakMemory(device)
     counter = FlopCounterMode(display=False, custom_mapping=FLOP_FORMULAS) if count_flops else contextlib.nullcontext()
     with mem.track(), counter as flops:

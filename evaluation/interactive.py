@@ -1,8 +1,8 @@
 """DAVIS interactive evaluation with the real davisinteractive session: scribbles (MiVOS), clicks (CiVOS) or the
 ground truth (the "perfect interaction" ablation).
 
-Per sample (sequence, initial scribble file) a new DAVISProcessor (facts §d2). Scribbles go through S2M as in
-MiVOS. Clicks come from the robot's round by CiVOS's click generating strategies (evaluation.click_robot) and are
+Per sample (sequence, initial scribble file) a new DAVISProcessor (docs/davis_protocol.md). Scribbles go through
+S2M as in MiVOS. Clicks come from the robot's round by CiVOS's click generating strategies (evaluation.click_robot) and are
 resolved by RITM (CiVOS: inference.interaction.civos) or by S2M (MiVOS with clicks). 'oracle' takes the ground
 truth of the robot's frame as the interaction. The mask is then applied under the propagation policy: MiVOS's
 3-frame schedule, or propagation after every round with the robot choosing the next frame (CiVOS).

@@ -1,4 +1,4 @@
-"""Semi-supervised VOS with the propagation network alone (facts §a8) and the DAVIS J/F evaluation of its masks.
+"""Semi-supervised VOS with the propagation network alone (docs/mivos.md) and the DAVIS J/F evaluation of its masks.
 
 Propagation: the first annotated frame's objects (one-hot, aggregate_wbg with background) are memorised and
 propagated forward with MiVOS's memory policy (every mem_freq-th frame permanent + the previous frame, top-k from

@@ -1,4 +1,4 @@
-"""Generate fusion training data from a propagation checkpoint (facts §e3, MiVOS `generate_fusion.py`).
+"""Generate fusion training data from a propagation checkpoint (docs/mivos.md; MiVOS's `generate_fusion.py`).
 
 For every reference frame f in range(0, T, separation) of each video, the objects with > 100 ground-truth pixels
 at f (at most 5) are propagated from their ground truth with the test-time memory policy (InferenceCore, top-k

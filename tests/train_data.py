@@ -80,7 +80,7 @@ class TinyInteractions(_Generated):
 
 
 class TinyFusion(_Generated):
-    """Fusion samples (facts §e3 keys): two noisy propagations of 1-2 discs, reference frame and its GT."""
+    """Fusion samples (docs/mivos.md): two noisy propagations of 1-2 discs, reference frame and its GT."""
 
     def __getitem__(self, index: int) -> dict:
         s = self.size

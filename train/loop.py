@@ -1,4 +1,4 @@
-"""The one training loop shared by the propagation, S2M and fusion trainers (facts §e).
+"""The one training loop shared by the propagation, S2M and fusion trainers (docs/mivos.md).
 
 Adam (weight decay 1e-7) + MultiStepLR stepped every iteration, bootstrapped CE inside each trainer's module,
 optional AMP on CUDA, DDP when launched by torchrun, rank-0 tensorboard / tqdm / checkpoints, exact resume.
@@ -56,7 +56,7 @@ class Task:
 
 
 def max_skip_for_epoch(curriculum: dict, epoch: int, total_epochs: int) -> int:
-    """J = max_skip[0], then max_skip[i] once epoch >= round(E * at[i-1]) (facts §e1)."""
+    """J = max_skip[0], then max_skip[i] once epoch >= round(E * at[i-1]) (docs/mivos.md)."""
     skip = curriculum['max_skip'][0]
     for frac, value in zip(curriculum['at'], curriculum['max_skip'][1:]):
         if epoch >= round(total_epochs * frac):
@@ -127,7 +127,7 @@ class Trainer:
         if env.distributed:
             self.model = DistributedDataParallel(
                 self.module, device_ids=[env.device.index] if env.device.type == 'cuda' else None,
-                forward_sync_buffers=False)  # BN buffers are never synchronised (facts §e1)
+                forward_sync_buffers=False)  # BN buffers are never synchronised (docs/mivos.md)
         params = [p for p in self.module.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(params, lr=tcfg['lr'], weight_decay=tcfg['weight_decay'])
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, tcfg['steps'], tcfg['gamma'])

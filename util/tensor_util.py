@@ -35,8 +35,8 @@ def unpad(x: torch.Tensor, pad: Pad) -> torch.Tensor:
 
 def label_map(prob: torch.Tensor) -> torch.Tensor:
     """Labels of a [K+1, ...] probability stack: uint8 [...], the index of the first maximum (argmax over dim 0
-    for NaN-free inputs, K + 1 <= 256). A running comparison over the K+1 planes: ~10x faster than torch.argmax,
-    whose reduction over a short strided leading dim takes ~27 ms per 240x432 frame on one CPU thread."""
+    for NaN-free inputs, K + 1 <= 256). A running comparison over the K+1 planes, much faster than torch.argmax's
+    reduction over a short strided leading dim on the CPU (docs/speed.md)."""
     if prob.shape[0] > 256:
         raise ValueError(f'label_map gives uint8 labels: at most 256 planes, got {prob.shape[0]}')
     labels = torch.zeros(prob.shape[1:], dtype=torch.uint8, device=prob.device)

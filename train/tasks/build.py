@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 
 def loss_schedule(cfg: dict) -> dict:
-    """BootstrappedCE arguments; fusion gives its warm-up as fractions of the stage's iterations (facts §e0)."""
+    """BootstrappedCE arguments; fusion gives its warm-up as fractions of the stage's iterations (docs/mivos.md)."""
     loss, iterations = cfg['loss'], cfg['train']['iterations']
     if 'start_warm_frac' in loss:
         return {'start_warm': round(loss['start_warm_frac'] * iterations),
