@@ -3,11 +3,11 @@ truth as the interaction.
 
     python eval_interactive_davis.py --davis DAVIS/2017/trainval --output out/scribbles
     python eval_interactive_davis.py --davis DAVIS/2017/trainval --output out/civos \\
-        --interaction clicks --click-model ritm --ritm_model saves/coco_lvis_h18s_itermask.pth
+        --interaction clicks --click-model ritm --ritm-model saves/coco_lvis_h18s_itermask.pth
 With --click-model ritm the unset options follow CiVOS's protocol (every-round propagation, the robot picking the
 frame, f2 with 3 clicks, 100 px minimum area, f-BRS-B, threshold 0.5); otherwise MiVOS's 3-frame schedule.
 Writes report.csv, summary.json (AUC-J&F, J&F@60s, R-AUC-J&F and every setting), per_sequence.csv, timing.csv,
-jf_curve.png and, with --save_mask, the submitted masks; --resume continues an interrupted run.
+jf_curve.png and, with --save-mask, the submitted masks; --resume continues an interrupted run.
 """
 from __future__ import annotations
 
@@ -23,23 +23,24 @@ from evaluation.interactive import CLICK_MODELS, INTERACTIONS, InteractiveSettin
 from evaluation.tables import format_table
 from inference.core import FUSION_MODES
 from inference.interaction.ritm import BRS_MODES
-from util.cli import resolve_device, run_main
+from util.cli import resolve_device, run_main, spellings
 from util.files import require_writable_dir
 from util.weights import file_digest
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--prop_model', type=Path, default=Path('saves/propagation_model.pth'))
-    p.add_argument('--fusion_model', type=Path, default=Path('saves/fusion.pth'))
-    p.add_argument('--s2m_model', type=Path, default=Path('saves/s2m.pth'))
-    p.add_argument('--ritm_model', type=Path, default=Path('saves/coco_lvis_h18s_itermask.pth'),
+    p.add_argument(*spellings('--prop-model'), type=Path, default=Path('saves/propagation_model.pth'))
+    p.add_argument(*spellings('--fusion-model'), type=Path, default=Path('saves/fusion.pth'))
+    p.add_argument(*spellings('--s2m-model'), type=Path, default=Path('saves/s2m.pth'))
+    p.add_argument(*spellings('--ritm-model'), type=Path, default=Path('saves/coco_lvis_h18s_itermask.pth'),
                    help='RITM click model as released ({config, state_dict}), for --click-model ritm')
     p.add_argument('--davis', type=Path, required=True,
                    help='DAVIS 2017 root holding JPEGImages/, Annotations/, ImageSets/ and Scribbles/ '
                         '(e.g. DAVIS/2017/trainval)')
     p.add_argument('--output', type=Path, required=True, help='result folder')
-    p.add_argument('--save_mask', action='store_true', help='also write every submitted mask as palette PNGs')
+    p.add_argument(*spellings('--save-mask'), action='store_true',
+                   help='also write every submitted mask as palette PNGs')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--subset', default='val', choices=('train', 'val', 'trainval'))
     p.add_argument('--sequences', help='comma-separated sequences of the subset (default: all)')
@@ -63,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--fusion', default='diff-aware', choices=FUSION_MODES)
     p.add_argument('--no-top-k', action='store_true',
                    help='read all memory positions instead of the top 50 per query (MiVOS ablation)')
-    p.add_argument('--mem-freq', type=int, default=5)
+    p.add_argument(*spellings('--mem-freq'), type=int, default=5)
     p.add_argument('--resume', action='store_true', help='continue the run in --output, skipping finished samples')
     return p
 

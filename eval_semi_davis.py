@@ -1,6 +1,6 @@
 """Semi-supervised DAVIS / YouTubeVOS with the propagation network: first-frame mask -> palette PNGs -> J, F, J&F.
 
-    python eval_semi_davis.py --prop_model saves/propagation_model.pth --davis DAVIS/2017/trainval --output out
+    python eval_semi_davis.py --prop-model saves/propagation_model.pth --davis DAVIS/2017/trainval --output out
     python eval_semi_davis.py --davis DAVIS/2017/trainval --predictions out --output out   # evaluate masks only
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from evaluation.semi import DATASETS, evaluate_predictions, open_dataset, run_propagation, zip_submission
 from evaluation.tables import format_table
-from util.cli import resolve_device, run_main
+from util.cli import resolve_device, run_main, spellings
 from util.files import atomic_write_text, require_writable_dir
 from util.weights import load_network
 
@@ -24,7 +24,7 @@ log = logging.getLogger('eval_semi_davis')
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--prop_model', type=Path, help='propagation weights (official file or our checkpoint)')
+    p.add_argument(*spellings('--prop-model'), type=Path, help='propagation weights (official file or our checkpoint)')
     p.add_argument('--davis', '--root', dest='davis', type=Path, required=True,
                    help='data root: a DAVIS 2017 root (e.g. DAVIS/2017/trainval) or a YouTubeVOS valid folder')
     p.add_argument('--dataset', choices=DATASETS, default='davis')
@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--output', type=Path, required=True, help='folder for the masks, results.csv and summary.json')
     p.add_argument('--predictions', type=Path,
                    help='evaluate the masks in this folder (same layout as --output) instead of running a network')
-    p.add_argument('--mem-freq', type=int, default=5, help='every n-th frame becomes a permanent memory frame')
+    p.add_argument(*spellings('--mem-freq'), type=int, default=5,
+                   help='every n-th frame becomes a permanent memory frame')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     return p
 
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
     if args.predictions is None and args.prop_model is None:
-        parser.error('give --prop_model (to run the network) or --predictions DIR (to evaluate masks)')
+        parser.error('give --prop-model (to run the network) or --predictions DIR (to evaluate masks)')
     if args.mem_freq < 1:
         parser.error(f'--mem-freq must be >= 1, got {args.mem_freq}')
     device = resolve_device(args.device)

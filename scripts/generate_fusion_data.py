@@ -14,7 +14,7 @@ The original never documented its settings; the defaults here are chosen as foll
   BL30K videos are 160 frames long, and 20 keeps the number of propagations per video at 8.
 * --range 40 (BL30K only): each reference covers 81 frames, so references 20 and 40 frames apart cover each
   other (required by the sampler) while a video costs 8 x 80 frame propagations instead of 8 x 160.
-* --mem_freq 5: the memory period of the interactive evaluation (InferenceCore's default), so that the fusion
+* --mem-freq 5: the memory period of the interactive evaluation (InferenceCore's default), so that the fusion
   network learns from propagations made exactly as they are at test time.
 """
 from __future__ import annotations
@@ -34,6 +34,7 @@ from accel import AcceleratedBackend  # noqa: E402
 from dataset.image_io import read_label_mask  # noqa: E402
 from inference.backend import Backend  # noqa: E402
 from scripts.fusion_data import propagate_reference, reference_objects  # noqa: E402
+from util.cli import spellings  # noqa: E402
 from util.video import list_frames, read_video  # noqa: E402
 from util.weights import load_network  # noqa: E402
 
@@ -45,13 +46,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--model', required=True, help='propagation weights (official file or our checkpoint)')
     p.add_argument('--dataset', choices=['DAVIS', 'BL'], default='DAVIS')
-    p.add_argument('--davis_root', default='../DAVIS/2017/trainval',
+    p.add_argument(*spellings('--davis-root'), default='../DAVIS/2017/trainval',
                    help='the DAVIS 2017 trainval folder: JPEGImages/480p, Annotations/480p, ImageSets/2017/train.txt')
-    p.add_argument('--bl_root', default='../BL30K', help='holds JPEGImages/<video>, Annotations/<video>')
+    p.add_argument(*spellings('--bl-root'), default='../BL30K', help='holds JPEGImages/<video>, Annotations/<video>')
     p.add_argument('--output', required=True, help='one run folder, e.g. ../fusion_data/davis/run0')
     p.add_argument('--separation', type=int, help='frames between references (default DAVIS 10, BL 20)')
     p.add_argument('--range', type=int, default=40, help='BL only: propagate f - range .. f + range')
-    p.add_argument('--mem_freq', type=int, default=5, help='permanent memory every mem_freq frames')
+    p.add_argument(*spellings('--mem-freq'), type=int, default=5, help='permanent memory every mem_freq frames')
     p.add_argument('--start', type=int, default=0, help='BL only: first video index (sorted names)')
     p.add_argument('--end', type=int, help='BL only: last video index, inclusive (default: the last video)')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
@@ -69,13 +70,13 @@ def video_folders(args: argparse.Namespace) -> list[tuple[str, Path, Path]]:
         root = Path(args.davis_root)
         split = root / 'ImageSets' / '2017' / 'train.txt'
         if not split.is_file():
-            raise FileNotFoundError(f'{split} not found: --davis_root must be the DAVIS 2017 folder holding '
+            raise FileNotFoundError(f'{split} not found: --davis-root must be the DAVIS 2017 folder holding '
                                     'ImageSets/, JPEGImages/480p and Annotations/480p')
         names = split.read_text().split()
         return [(n, root / 'JPEGImages' / '480p' / n, root / 'Annotations' / '480p' / n) for n in names]
     root = Path(args.bl_root)
     if not (root / 'JPEGImages').is_dir() or not (root / 'Annotations').is_dir():
-        raise FileNotFoundError(f'--bl_root {root} must hold JPEGImages/<video> and Annotations/<video>')
+        raise FileNotFoundError(f'--bl-root {root} must hold JPEGImages/<video> and Annotations/<video>')
     names = sorted(p.name for p in (root / 'JPEGImages').iterdir() if p.is_dir())
     end = len(names) - 1 if args.end is None else args.end
     return [(n, root / 'JPEGImages' / n, root / 'Annotations' / n) for n in names[args.start:end + 1]]

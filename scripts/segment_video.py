@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Segment a video headlessly: a first-frame mask (palette PNG) or DAVIS-format scribbles -> palette PNGs + overlay mp4.
 
-    python scripts/segment_video.py --video clip.mp4 --mask first.png --prop_model saves/propagation_model.pth \\
-        --fusion_model saves/fusion.pth --output out/clip
+    python scripts/segment_video.py --video clip.mp4 --mask first.png --prop-model saves/propagation_model.pth \\
+        --fusion-model saves/fusion.pth --output out/clip
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from inference.session import Session, present_object_ids  # noqa: E402
-from util.cli import UsageError, resolve_device, run_main  # noqa: E402
+from util.cli import UsageError, resolve_device, run_main, spellings  # noqa: E402
 from util.files import require_writable_dir  # noqa: E402
 from util.palette import DAVIS_PALETTE, VOID, read_labels, read_palette  # noqa: E402
 from util.video import read_video  # noqa: E402
@@ -30,13 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--video', required=True, help='an mp4 (or any video OpenCV reads) or a folder of frames')
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument('--mask', help='palette PNG with the object ids of one frame (0 = background)')
-    src.add_argument('--scribbles', help='davisinteractive-format scribble JSON (needs --s2m_model)')
+    src.add_argument('--scribbles', help='davisinteractive-format scribble JSON (needs --s2m-model)')
     p.add_argument('--frame', type=int, default=0, help='frame the --mask belongs to (default 0)')
-    p.add_argument('--prop_model', required=True, help='propagation checkpoint (official or ours)')
-    p.add_argument('--fusion_model', help='fusion checkpoint (only used once several frames are interacted)')
-    p.add_argument('--s2m_model', help='S2M checkpoint (for --scribbles)')
+    p.add_argument(*spellings('--prop-model'), required=True, help='propagation checkpoint (official or ours)')
+    p.add_argument(*spellings('--fusion-model'),
+                   help='fusion checkpoint (only used once several frames are interacted)')
+    p.add_argument(*spellings('--s2m-model'), help='S2M checkpoint (for --scribbles)')
     p.add_argument('--output', required=True, help='folder for NNNNN.png masks and overlay.mp4')
-    p.add_argument('--mem_freq', type=int, default=5, help='memory every N frames (default 5, as MiVOS)')
+    p.add_argument(*spellings('--mem-freq'), type=int, default=5, help='memory every N frames (default 5, as MiVOS)')
     p.add_argument('--fps', type=float, default=24.0, help='frame rate of overlay.mp4')
     p.add_argument('--device', default='cpu', help='cpu, cuda, cuda:1, ...')
     return p
@@ -90,9 +91,9 @@ def main(argv: list[str] | None = None) -> Path:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(message)s')
     if args.scribbles and not args.s2m_model:
-        parser.error('--scribbles needs --s2m_model')
+        parser.error('--scribbles needs --s2m-model')
     if args.mem_freq < 1 or not 0 < args.fps < 1000:
-        parser.error('--mem_freq must be >= 1 and --fps in (0, 1000)')
+        parser.error('--mem-freq must be >= 1 and --fps in (0, 1000)')
     device = resolve_device(args.device)
     out = require_writable_dir(args.output, '--output folder')  # before any work: nothing is lost at the end
     frames = read_video(args.video)

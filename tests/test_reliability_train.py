@@ -27,7 +27,7 @@ def test_nan_loss_stops_naming_the_iteration_and_keeps_the_last_good_checkpoint(
 def test_resume_applies_a_changed_learning_rate_refuses_what_it_cannot_honour(tmp_path, caplog):
     train_prop.main(tiny_args('prop_static_cpu.yaml', 'static_videos', tmp_path, iterations=2, extra=('--stop_at', '1')))
     ckpt = run_dir(tmp_path) / 'prop_static_cpu_checkpoint.pth'
-    with pytest.raises(ConfigError, match=r'--resume cannot change train.batch_size: 2 -> 4 .*--load_network'):
+    with pytest.raises(ConfigError, match=r'--resume cannot change train.batch_size: 2 -> 4 .*--load-network'):
         train_prop.main(['--resume', str(ckpt), '-b', '4'])
     with pytest.raises(ConfigError, match=r'--resume cannot change train.seed'):
         train_prop.main(['--resume', str(ckpt), '--set', 'train.seed=1'])

@@ -60,7 +60,7 @@ def test_original_flags_and_set_overrides_resolve_in_order():
 
 
 def test_a_flag_the_recipe_does_not_read_is_an_error():
-    with pytest.raises(ConfigError, match='--bl_root is not used by the recipe'):
+    with pytest.raises(ConfigError, match='--bl-root is not used by the recipe'):
         resolve_config('propagation', ['--stage', 'static', '--bl_root', '/x'])
     with pytest.raises(ConfigError, match="recipe for the 'propagation' trainer"):
         resolve_config('s2m', ['--config', str(CONFIG_DIR / 'prop_static.yaml')])

@@ -93,7 +93,7 @@ def test_resumed_training_continues_exactly_as_an_uninterrupted_run(tmp_path):
 
 def test_missing_data_folder_fails_at_once_naming_the_flag(tmp_path):
     missing = tmp_path / 'no_such_BL30K'
-    with pytest.raises((ValueError, OSError), match=f'--bl_root {missing} is not a folder'):
+    with pytest.raises((ValueError, OSError), match=f'--bl-root {missing} is not a folder'):
         train_prop.main(['--stage', 'bl30k', '--bl_root', str(missing)])
 
 
@@ -105,7 +105,7 @@ def test_resume_rejects_corrupt_weight_only_and_mismatched_checkpoints(tmp_path)
         train_prop.main(base + ['--resume', str(corrupt)])
     train_prop.main(base)
     folder = run_dir(tmp_path / 'runs')
-    with pytest.raises((ValueError, OSError), match='not a full training checkpoint.*--load_network'):
+    with pytest.raises((ValueError, OSError), match='not a full training checkpoint.*--load-network'):
         train_prop.main(base + ['--resume', str(folder / 'prop_bl30k_cpu_1.pth')])
     with pytest.raises((ValueError, OSError), match="holds a model built with .*'key_dim': 16.*'key_dim': 8"):
         train_prop.main(base + ['--resume', str(folder / 'prop_bl30k_cpu_checkpoint.pth'), '--set', 'model.key_dim=8'])

@@ -73,7 +73,7 @@ def read_training_checkpoint(path: str | Path, trainer: str, model_kwargs: dict)
     missing = [k for k in TRAINING_KEYS if k not in ckpt] if isinstance(ckpt, dict) else list(TRAINING_KEYS)
     if missing:
         raise CheckpointError(f'{path} is not a full training checkpoint (missing {missing}); --resume needs a '
-                              '*_checkpoint.pth file. To start from weights only use --load_network.')
+                              '*_checkpoint.pth file. To start from weights only use --load-network.')
     their_trainer = ckpt['config'].get('trainer')
     if their_trainer != trainer:
         raise CheckpointError(f'{path} was written by the {their_trainer!r} trainer, not {trainer!r}')

@@ -1,6 +1,6 @@
 """Command line shared by train_prop.py, train_s2m.py and train_fusion.py: recipe + overrides -> training run.
 
-`--stage NAME` picks configs/<recipe>.yaml (or `--config FILE`), the original flags (-b, -i, --lr, --bl_root, ...)
+`--stage NAME` picks configs/<recipe>.yaml (or `--config FILE`), the original flags (-b, -i, --lr, --bl-root, ...)
 and `--set key.sub=value` override it, then one Trainer runs in this process (one of N under torchrun).
 """
 from __future__ import annotations
@@ -10,6 +10,7 @@ import copy
 import logging
 import math
 
+from util.cli import spellings
 from util.config import ConfigError, apply_overrides, get_key, load_config, set_key, stage_config_path
 from util.weights import CheckpointError, read_checkpoint
 
@@ -18,29 +19,29 @@ log = logging.getLogger(__name__)
 DEFAULT_STAGE = {'propagation': 'static', 's2m': 'main', 'fusion': 'bl30k'}
 # Original flags that set one config key: (flags, key, argparse options).
 COMMON_FLAGS = [
-    (('-b', '--batch_size'), 'train.batch_size', {'type': int, 'help': 'GLOBAL batch (split over processes)'}),
+    (('-b', '--batch-size'), 'train.batch_size', {'type': int, 'help': 'GLOBAL batch (split over processes)'}),
     (('-i', '--iterations'), 'train.iterations', {'type': int}),
     (('--steps',), 'train.steps', {'type': int, 'nargs': '*', 'help': 'MultiStepLR milestones'}),
     (('--lr',), 'train.lr', {'type': float}),
     (('--gamma',), 'train.gamma', {'type': float}),
-    (('--load_network',), 'init.load_network', {'help': 'weights only; the iteration counter starts at 0'}),
+    (('--load-network',), 'init.load_network', {'help': 'weights only; the iteration counter starts at 0'}),
     (('--id',), 'log.id', {'help': 'run name under saves/; NULL disables logging and saving'}),
-    (('--save_dir',), 'log.save_dir', {}),
+    (('--save-dir',), 'log.save_dir', {}),
     (('--benchmark',), 'train.benchmark', {'action': 'store_const', 'const': True, 'help': 'cudnn.benchmark'}),
     (('--amp',), 'train.amp', {'action': 'store_const', 'const': True, 'help': 'mixed precision (CUDA only)'}),
     (('--device',), 'train.device', {'choices': ['auto', 'cpu', 'cuda']}),
-    (('--num_workers',), 'data.num_workers', {'type': int}),
+    (('--num-workers',), 'data.num_workers', {'type': int}),
 ]
 TRAINER_FLAGS = {
-    'propagation': [(('--static_root',), 'data.static_root', {}), (('--bl_root',), 'data.bl_root', {}),
-                    (('--yv_root',), 'data.yv_root', {}), (('--davis_root',), 'data.davis_root', {}),
+    'propagation': [(('--static-root',), 'data.static_root', {}), (('--bl-root',), 'data.bl_root', {}),
+                    (('--yv-root',), 'data.yv_root', {}), (('--davis-root',), 'data.davis_root', {}),
                     (('--imagenet',), 'init.imagenet', {'help': 'local torchvision resnet50-19c8e357.pth'})],
-    's2m': [(('--static_root',), 'data.static_root', {}), (('--lvis_root',), 'data.lvis_root', {}),
+    's2m': [(('--static-root',), 'data.static_root', {}), (('--lvis-root',), 'data.lvis_root', {}),
             (('--interaction',), 'data.interaction', {'choices': ['scribbles', 'clicks', 'mixed']}),
-            (('--load_deeplab',), 'init.deeplab', {'help': 'local VainF DeepLabV3+ ResNet-50 checkpoint'})],
-    'fusion': [(('--davis_root',), 'data.davis_root', {}), (('--bl_root',), 'data.bl_root', {}),
-               (('--fusion_root',), 'data.fusion_root', {}), (('--fusion_bl_root',), 'data.fusion_bl_root', {}),
-               (('--load_prop',), 'prop.checkpoint', {'help': 'propagation weights (required)'})],
+            (('--load-deeplab',), 'init.deeplab', {'help': 'local VainF DeepLabV3+ ResNet-50 checkpoint'})],
+    'fusion': [(('--davis-root',), 'data.davis_root', {}), (('--bl-root',), 'data.bl_root', {}),
+               (('--fusion-root',), 'data.fusion_root', {}), (('--fusion-bl-root',), 'data.fusion_bl_root', {}),
+               (('--load-prop',), 'prop.checkpoint', {'help': 'propagation weights (required)'})],
 }
 
 
@@ -48,14 +49,15 @@ def build_parser(trainer: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=f'Train the MiVOS {trainer} network (recipes in configs/).')
     parser.add_argument('--stage', help=f'recipe name (default {DEFAULT_STAGE[trainer]})')
     parser.add_argument('--config', help='a YAML recipe file instead of --stage (e.g. configs/prop_static_cpu.yaml)')
-    parser.add_argument('--resume', '--load_model', dest='resume',
+    parser.add_argument('--resume', *spellings('--load-model'), dest='resume',
                         help='a *_checkpoint.pth: continue exactly where it stopped')
     parser.add_argument('--set', dest='overrides', action='append', default=[], metavar='KEY=VALUE',
                         help='override any config value, e.g. --set train.lr=2e-5 (repeatable)')
-    parser.add_argument('--stop_at', type=int, help='save and exit after this iteration (continue with --resume)')
+    parser.add_argument(*spellings('--stop-at'), type=int,
+                        help='save and exit after this iteration (continue with --resume)')
     parser.add_argument('--debug', action='store_true', help='report every iteration')
     for flags, key, options in COMMON_FLAGS + TRAINER_FLAGS[trainer]:
-        parser.add_argument(*flags, dest=key, default=None, **options)
+        parser.add_argument(*spellings(*flags), dest=key, default=None, **options)
     return parser
 
 
@@ -157,7 +159,7 @@ def check_resume_changes(saved: dict, cfg: dict, resume: str) -> None:
         changes = ', '.join(f'{k}: {old.get(k)!r} -> {new[k]!r}' for k in refused)
         raise ConfigError(f'--resume cannot change {changes} (the optimiser state and data order of {resume} '
                           f'depend on it); resume without it, or start a new run from the weights with '
-                          f'--load_network {resume}')
+                          f'--load-network {resume}')
 
 
 def run(trainer: str, argv: list[str] | None = None) -> dict[str, float]:

@@ -99,7 +99,7 @@ def claim_run_dir(folder: Path, resume: bool) -> Path:
     """Create a new run folder (folder, else folder_2, folder_3, ...: runs started in the same second with the
     same id never share one) or, when resuming, check the existing one; either way check that it is writable."""
     if not resume:
-        require_writable_dir(folder.parent, 'save folder (--save_dir)')
+        require_writable_dir(folder.parent, 'save folder (--save-dir)')
         for n in itertools.count(1):
             candidate = folder if n == 1 else folder.with_name(f'{folder.name}_{n}')
             try:

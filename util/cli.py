@@ -20,6 +20,17 @@ class UsageError(ValueError):
     """A command-line argument or input file that cannot be used; the message says what to do."""
 
 
+def spellings(*flags: str) -> tuple[str, ...]:
+    """Names of one command-line flag: each long option as given (with dashes) followed by its underscore spelling,
+    the original MiVOS scripts' (`--prop-model`, `--prop_model`), which stays accepted."""
+    names = []
+    for flag in flags:
+        names.append(flag)
+        if flag.startswith('--') and '-' in flag[2:]:
+            names.append('--' + flag[2:].replace('-', '_'))
+    return tuple(names)
+
+
 def fail(message: str) -> NoReturn:
     """Print one line naming the problem and exit non-zero."""
     print(f'error: {message}', file=sys.stderr)
@@ -65,7 +76,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 def positive(kind: type = int) -> Callable[[str], Any]:
-    """An argparse type accepting numbers > 0 (e.g. --mem_freq, --fps)."""
+    """An argparse type accepting numbers > 0 (e.g. --mem-freq, --fps)."""
     import argparse
 
     def parse(text: str) -> Any:

@@ -1,4 +1,4 @@
-"""Initialise S2M from a VainF DeepLabV3+ ResNet-50 checkpoint, as S2M training's `--load_deeplab` does (docs/mivos.md).
+"""Initialise S2M from a VainF DeepLabV3+ ResNet-50 checkpoint, as S2M training's `--load-deeplab` does (docs/mivos.md).
 
 The 3-channel conv1 [64,3,7,7] gains an orthogonally initialised [64,3,7,7] block for the mask/scribble
 channels -> [64,6,7,7]; the final classifier conv (any class count) is replaced by a 1-output conv

@@ -55,7 +55,7 @@ def extract_state_dict(obj: Mapping) -> StateDict:
     """Plain state dict from an official file, a training checkpoint ({'network': ...}) or a DDP file."""
     if is_ritm_file(obj):
         raise CheckpointError("this is a RITM click-model file ({'config', 'state_dict'}), not MiVOS weights: "
-                              "give it as the click model (--ritm_model / load_network('ritm', ...))")
+                              "give it as the click model (--ritm-model / load_network('ritm', ...))")
     if 'network' in obj and isinstance(obj['network'], Mapping):
         obj = obj['network']
     sd = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in obj.items()}

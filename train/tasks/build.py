@@ -57,7 +57,7 @@ def build_fusion(cfg: dict, env: DistEnv) -> Task:
     """Fusion training on top of a frozen propagation network read from prop.checkpoint."""
     from train.tasks.fusion import FusionTraining
     if not cfg['prop']['checkpoint']:
-        raise ConfigError('the fusion trainer needs the propagation weights: pass --load_prop <file.pth>')
+        raise ConfigError('the fusion trainer needs the propagation weights: pass --load-prop <file.pth>')
     dataset = build_dataset(cfg)
     prop_net = load_network('propagation', cfg['prop']['checkpoint'])
     module = FusionTraining(cfg['model'], prop_net, **loss_schedule(cfg))
