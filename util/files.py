@@ -1,8 +1,10 @@
-"""Crash-safe file writes: a reader sees either the old file or the complete new one, never a partial file."""
+"""Crash-safe writes: a reader sees either the old file (folder) or the complete new one, never a partial one."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -28,3 +30,26 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def atomic_write_dir(folder: str | Path, write: Callable[[Path], object]) -> Path:
+    """Fill a new folder with write(tmp_folder), then swap it in for folder: a failed write leaves the old folder.
+
+    The temporary folder sits next to folder (same file system); the old folder is removed only after the swap."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f'.{folder.name}.', suffix='.tmp'))
+    old = tmp.with_suffix('.old')
+    try:
+        os.chmod(tmp, 0o777 & ~_umask())
+        write(tmp)
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not folder.exists():
+            old.rename(folder)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    return folder
