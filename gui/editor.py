@@ -218,8 +218,9 @@ class Editor:
         if folder.is_dir() and any(not SAVED_FILE.fullmatch(p.name) for p in folder.iterdir()):
             raise ValueError(f'{folder} holds other files than an earlier save (NNNNN.png, overlay.mp4); choose an '
                              'empty or new folder, or an earlier save to replace')
-        if folder.exists() and not folder.is_dir():
-            raise ValueError(f'{folder} is a file; choose a folder')
+        existing = next(p for p in (folder, *folder.parents) if p.exists())
+        if not existing.is_dir():
+            raise ValueError(f'cannot save to {folder}: {existing} is a file, not a folder; choose a folder')
         with self._editing():
             try:
                 atomic_write_dir(folder, self._write)

@@ -206,8 +206,16 @@ def test_save_writes_palette_pngs_and_overlay_atomically(client, editor, tmp_pat
 
     blocker = tmp_path / 'a_file'
     blocker.write_text('x')
-    assert 'cannot save to' in error(client.post('/api/save', json={'folder': str(blocker / 'sub')}), 400)
+    assert 'a_file is a file, not a folder' in error(client.post('/api/save', json={'folder': str(blocker / 'sub')}),
+                                                     400)
     assert 'is a file' in error(client.post('/api/save', json={'folder': str(blocker)}), 400)
+    (tmp_path / 'locked').mkdir()
+    (tmp_path / 'locked').chmod(0o500)
+    if not os.access(tmp_path / 'locked', os.W_OK):  # root writes anywhere: then only the file case above applies
+        assert 'choose a writable folder' in error(client.post('/api/save',
+                                                               json={'folder': str(tmp_path / 'locked' / 'o')}), 400)
+    (tmp_path / 'locked').chmod(0o700)
+    (tmp_path / 'locked').rmdir()
     (tmp_path / 'home').mkdir()
     (tmp_path / 'home' / 'notes.txt').write_text('mine')
     assert 'other files than an earlier save' in error(client.post('/api/save',

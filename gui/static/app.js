@@ -4,6 +4,7 @@
 const $ = (id) => document.getElementById(id);
 const view = $('view'), ink = $('ink');
 const viewCtx = view.getContext('2d'), inkCtx = ink.getContext('2d');
+const DISPLAY_WIDTH = 960;  // CSS pixels of the frame view (less if the window is narrower)
 
 const ui = {
   state: null, token: null, frame: 0, object: 1, drawn: -1,
@@ -105,6 +106,9 @@ function render() {
   const cw = Math.round(w * scale), ch = Math.round(h * scale);
   if (view.width !== cw || view.height !== ch) {
     view.width = ink.width = cw; view.height = ink.height = ch;
+    // shown at most DISPLAY_WIDTH wide and as high as the whole frame would be, whatever the region
+    const fit = Math.min(DISPLAY_WIDTH / cw, (DISPLAY_WIDTH * ui.state.height) / ui.state.width / ch);
+    view.style.width = `${Math.round(cw * fit)}px`;
   }
   viewCtx.imageSmoothingEnabled = !ui.localBox;
   viewCtx.drawImage(ui.frameImage, x, y, w, h, 0, 0, cw, ch);
@@ -294,6 +298,7 @@ async function claim(force) {
   if (!res.ok) { lockOut(data.error); return data; }
   ui.token = data.token;
   $('lockout').hidden = true;
+  if (ui.state) updateButtons();
   return data;
 }
 
