@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import cv2
 import httpx
@@ -14,9 +18,10 @@ from fastapi.testclient import TestClient
 
 from gui.app import create_app
 from gui.editor import Editor
-from gui.launch import missing_weights, synthetic_demo
+from gui.launch import missing_weights, quickstart_demo, synthetic_demo
 from gui.tab_lock import TabLock
 from gui_server import serve
+from light_models import save_light_checkpoints, tiny_davis
 from inference.interaction import Click, ClickInteraction, LocalInteraction, PixelStroke, StrokeInteraction
 from util.palette import read_labels, write_labels
 from util.tensor_util import unpad
@@ -299,3 +304,32 @@ def test_missing_weights_message(tmp_path):
     assert '--fusion_model' in msg and 'train_fusion.py' in msg and '--s2m_model (not given)' in msg
     assert '--prop_model' not in msg and 'saves/' in msg and '--demo' in msg
     assert missing_weights({'propagation': str(present)}) is None
+
+
+def test_demo_opens_a_finished_quickstart_run(tmp_path):
+    """--demo takes the first held-out clip and the last checkpoint of each network of runs/quickstart."""
+    assert quickstart_demo(tmp_path, 'cpu') is None  # no quickstart run: the untrained demo is used instead
+    tiny_davis(tmp_path / 'data', frames=4)
+    light = save_light_checkpoints(tmp_path / 'light')
+    for kind, run in (('propagation', 'prop_video'), ('fusion', 'fusion'), ('s2m', 's2m')):
+        for it in (5, 30):  # the highest iteration wins, not the last name in sort order
+            (tmp_path / 'saves' / f'2026-12-02_{run}').mkdir(parents=True, exist_ok=True)
+            shutil.copy(light[kind], tmp_path / 'saves' / f'2026-12-02_{run}' / f'{run}_{it}.pth')
+    (tmp_path / 'saves' / '2026-12-02_s2m' / 's2m_5.pth').write_bytes(b'not a checkpoint')
+    opened = quickstart_demo(tmp_path, 'cpu')
+    assert opened.session.frames.shape == (4, 64, 96, 3) and opened.session.s2m_net is not None
+    assert 'synth_val_000' in opened.banner and 'trained for a few CPU minutes' in opened.banner
+
+
+def test_command_line_names_what_is_missing(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    run = lambda *args: subprocess.run([sys.executable, str(root / 'scripts' / 'interactive_gui.py'), *args],
+                                       capture_output=True, text=True, timeout=300)
+    r = run()
+    assert r.returncode == 1 and 'give --video' in r.stderr and '--demo' in r.stderr
+    video = tmp_path / 'frames'
+    video.mkdir()
+    cv2.imwrite(str(video / '00000.jpg'), np.zeros((32, 48, 3), np.uint8))
+    r = run('--video', str(video), '--prop_model', str(tmp_path / 'p.pth'), '--port', '0')
+    assert r.returncode == 1 and 'missing network weights' in r.stderr and 'train_prop.py' in r.stderr
+    assert 'Traceback' not in r.stderr
