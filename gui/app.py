@@ -127,9 +127,10 @@ def create_app(editor: Editor, banner: str | None = None, lock: TabLock | None =
     @app.post('/api/interact')
     def interact(req: InteractRequest, x_editor_token: str | None = Header(None)) -> dict:
         lock.check(x_editor_token)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()  # wall time, and CPU time of the server's threads
         changed = editor.interact(req.frame, req.tool, req.object_id, req.points, req.positive, req.brush, req.box)
-        return {'changed': changed, 'ms': round(1000 * (time.perf_counter() - start), 1), **state()}
+        return {'changed': changed, 'ms': round(1000 * (time.perf_counter() - start), 1),
+                'cpu_ms': round(1000 * (time.process_time() - cpu), 1), **state()}
 
     @app.post('/api/reset')
     def reset(req: FrameRequest, x_editor_token: str | None = Header(None)) -> dict:

@@ -29,7 +29,6 @@ from inference.interaction.local import Box, check_roi
 from inference.session import Session
 from util.files import atomic_write_dir
 from util.palette import DAVIS_PALETTE, read_labels
-from util.video import list_frames
 
 Tool = Literal['scribble', 'click', 'free']
 SAVED_FILE = re.compile(r'\d{5}\.png|overlay\.mp4')  # what a save writes (and may replace)
@@ -46,6 +45,17 @@ class Edit:
     frame: int
     tool: str
     before: np.ndarray  # uint8 [H, W]
+
+
+def mask_files(folder: str | Path) -> list[Path]:
+    """The palette PNGs of a mask folder in name order (one per frame), with clear errors."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f'mask folder not found: {folder}')
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() == '.png')
+    if not files:
+        raise ValueError(f'no PNG masks in {folder}')
+    return files
 
 
 def brush_mask(points: np.ndarray, size: int, shape: tuple[int, int]) -> np.ndarray:
@@ -239,13 +249,11 @@ class Editor:
     def load(self, folder: str | Path) -> int:
         """Show the palette PNGs of a folder (one per frame, in name order) as the labels of every frame."""
         folder = Path(folder).expanduser()
-        if not folder.is_dir():
-            raise ValueError(f'mask folder not found: {folder}')
         with self._editing():
             if self.history:
                 raise ValueError(f'frames {self.pending} have edits that are not propagated: propagate or undo them '
                                  'before loading masks')
-            files = [p for p in list_frames(folder) if p.suffix.lower() == '.png']
+            files = mask_files(folder)
             if len(files) != self.num_frames:
                 raise ValueError(f'{folder} has {len(files)} PNG masks but the video has {self.num_frames} frames')
             labels = [read_labels(p) for p in files]

@@ -11,9 +11,10 @@ import numpy as np
 import torch
 
 from dataset.synthetic import render_video
+from gui.editor import mask_files
 from inference.session import Session
 from util.palette import read_labels
-from util.video import list_frames, read_video
+from util.video import read_video
 from util.weights import LIGHT_KWARGS, load_network, network_class
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +49,7 @@ def missing_weights(paths: dict[str, str | None]) -> str | None:
 
 def mask_objects(folder: str | Path) -> int:
     """The largest object id in a folder of palette PNGs (to default --num_objects as the original does)."""
-    return max(int(read_labels(p).max()) for p in list_frames(folder) if p.suffix.lower() == '.png')
+    return max(int(read_labels(p).max()) for p in mask_files(folder))
 
 
 def open_video(video: str, num_objects: int, prop: str, fusion: str, s2m: str, device: str) -> Opened:

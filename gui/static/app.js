@@ -27,7 +27,7 @@ async function api(path, body) {
     if (res.status === 409 && /tab/.test(message)) lockOut(message);
     throw new Error(message);
   }
-  if ('revision' in data) applyState(data);
+  if ('revision' in data) data.shown = applyState(data);
   return data;
 }
 
@@ -45,13 +45,14 @@ async function run(action) {
 // State and drawing
 function colour(k) { const [r, g, b] = ui.state.colours[k]; return `rgb(${r},${g},${b})`; }
 
+// Take a new server state; -> a promise that settles when the frame on screen shows it.
 function applyState(s) {
   const old = ui.state;
   ui.state = s;
-  if (!old) return;
-  if (old.revision !== s.revision) showFrame(ui.frame, true);
+  if (!old) return Promise.resolve();
   drawMarks();
   updateButtons();
+  return old.revision !== s.revision ? showFrame(ui.frame, true) : Promise.resolve();
 }
 
 function updateButtons() {
@@ -201,7 +202,7 @@ ink.addEventListener('pointerup', (e) => {
   const { point, outside } = toImage(e);
   st.outside ||= outside;
   if (st.boxDrag) return enterLocal(st.points[0], point);
-  if (tool() === 'box') return;
+  if (tool() === 'box') return drawInk();  // already in local control: finish it (Esc) to draw another box
   const t = tool() === 'click' ? 'click' : tool();
   const points = t === 'click' ? [point] : st.points;
   ui.stroke = st;  // keep the ink visible until the answer is drawn
@@ -212,9 +213,9 @@ ink.addEventListener('pointerup', (e) => {
         frame: ui.frame, tool: t, object_id: ui.object, points, positive: st.positive,
         brush: +$('brush').value, box: ui.localBox,
       });
-      await showFrame(ui.frame, true);
+      await out.shown;
       const ms = performance.now() - start;
-      window.guiStats.answers.push({ tool: t, ms, server_ms: out.ms });
+      window.guiStats.answers.push({ tool: t, ms, server_ms: out.ms, server_cpu_ms: out.cpu_ms });
       say(`${t} on frame ${ui.frame}: ${out.changed} pixels changed, answered in ${ms.toFixed(0)} ms` +
           (st.outside ? '\nthe stroke left the frame: it was clamped to the edge' : ''));
     } finally {
