@@ -80,7 +80,6 @@ class Editor:
         self.events = EventLog()
         self.revision = 0  # bumped on every change of the labels: the page re-fetches masks when it moves
         self.propagating = False
-        self.last_save: Path | None = None
         self._mutex = threading.Lock()
         self._worker: threading.Thread | None = None
 
@@ -101,6 +100,7 @@ class Editor:
         return self.session.core.labels(frame)
 
     def check_frame(self, frame: int) -> None:
+        """Frames are 0..T-1."""
         if not 0 <= frame < self.num_frames:
             raise ValueError(f'frame {frame} is outside the video (0..{self.num_frames - 1})')
 
@@ -239,7 +239,6 @@ class Editor:
                                  'written; any previous save there is kept)') from e
             except (RuntimeError, ValueError) as e:
                 raise ValueError(f'saving to {folder} failed: {e}; any previous save there is kept') from e
-            self.last_save = folder
             return folder
 
     def _write(self, folder: Path) -> None:

@@ -12,6 +12,8 @@ import logging
 import sys
 from pathlib import Path
 
+import uvicorn
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gui.app import create_app  # noqa: E402
@@ -51,7 +53,6 @@ def main(argv: list[str] | None = None) -> None:
     editor = Editor(opened.session, args.output.absolute(), args.fps)
     if args.masks:
         editor.load(args.masks)
-    import uvicorn
     url = f'http://{"localhost" if args.host == "127.0.0.1" else args.host}:{args.port}/'
     print(f'MiVOS annotation tool: {url}  ({editor.num_frames} frames of {editor.width}x{editor.height}, '
           f'{opened.session.num_objects} object(s); Ctrl+C stops it)')
