@@ -15,7 +15,7 @@ from gui.editor import mask_files
 from inference.session import Session
 from util.palette import read_labels
 from util.video import read_video
-from util.weights import LIGHT_KWARGS, load_network, network_class
+from util.weights import LIGHT_KWARGS, network_class
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / 'runs' / 'quickstart'
