@@ -202,15 +202,18 @@ class InferenceCore:
         self.padded_labels[idx] = label_map(self.pad_mask(mask))[0].cpu().numpy()
         return self.np_masks.copy()
 
-    def _propagate(self, key_k: torch.Tensor, idx: int, forward: bool, stop: int | None = None) -> None:
-        """Propagate from idx until (not including) the nearest interacted frame or `stop` (forward only),
-        writing prob and labels."""
+    def propagation_frames(self, idx: int, forward: bool, stop: int | None = None) -> tuple[int, list[int]]:
+        """(tc, frames): the nearest interacted frame beyond idx in that direction (T or -1 if none) and the frames
+        an interaction at idx propagates to, in order, up to (not including) tc or `stop` (forward only)."""
         if forward:
             tc = min((i for i in self.interacted if i > idx), default=self.t)
-            frames = list(range(idx + 1, tc if stop is None else min(tc, stop)))
-        else:
-            tc = max((i for i in self.interacted if i < idx), default=-1)
-            frames = list(range(idx - 1, tc, -1))
+            return tc, list(range(idx + 1, tc if stop is None else min(tc, stop)))
+        tc = max((i for i in self.interacted if i < idx), default=-1)
+        return tc, list(range(idx - 1, tc, -1))
+
+    def _propagate(self, key_k: torch.Tensor, idx: int, forward: bool, stop: int | None = None) -> None:
+        """Propagate from idx (see propagation_frames), writing prob and labels."""
+        tc, frames = self.propagation_frames(idx, forward, stop)
         if not frames:
             return
         fuse = 0 <= tc < self.t and self.fusion != 'none'

@@ -7,7 +7,7 @@
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -102,6 +102,7 @@ class Session:
         self.core = InferenceCore(prop_net, fusion_net, frames, len(self.ids), mem_freq=mem_freq, device=device,
                                   fusion=fusion, **core_options)
         self.progress = progress
+        self.on_frame: Callable[[int, int, int], None] | None = None  # (frame, done, total) after each propagated frame
 
     @classmethod
     def from_checkpoints(cls, video: str | Path | np.ndarray, num_objects: int | Sequence[int], prop_model: str | Path,
@@ -176,8 +177,16 @@ class Session:
     def _commit(self, mask: torch.Tensor, frame: int, propagate: bool) -> np.ndarray:
         if not propagate:
             return self.ids.to_labels(self.core.update_mask_only(mask, frame))
-        bar = tqdm(total=self.core.t - 1, desc='propagating', unit='frame', disable=not self.progress, leave=False)
-        self.core.on_frame = lambda ti: bar.update()
+        total = sum(len(self.core.propagation_frames(frame, forward)[1]) for forward in (True, False))
+        bar = tqdm(total=total, desc='propagating', unit='frame', disable=not self.progress, leave=False)
+
+        done = iter(range(1, total + 1))
+
+        def step(ti: int) -> None:
+            bar.update()
+            if self.on_frame is not None:
+                self.on_frame(ti, next(done), total)
+        self.core.on_frame = step
         try:
             return self.ids.to_labels(self.core.interact(mask, frame))
         finally:

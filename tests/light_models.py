@@ -8,17 +8,9 @@ from pathlib import Path
 import torch
 
 from dataset.synthetic import SyntheticConfig, generate
-from model.fusion import FusionNet
-from model.propagation import PropagationNetwork
 from model.ritm import HRNetISModel
-from model.s2m import S2M
-from util.weights import RITM_CLASS
+from util.weights import LIGHT_KWARGS, RITM_CLASS, network_class
 from weightgen import MANIFESTS
-
-LIGHT = {'propagation': (PropagationNetwork, {'arch': 'resnet18', 'key_dim': 16, 'value_dim': 32,
-                                              'decoder_dims': [32, 16, 16]}),
-         'fusion': (FusionNet, {'width': 8}),
-         's2m': (S2M, {'arch': 'resnet18', 'head_channels': 16})}
 
 
 def save_light_checkpoints(folder: Path, seed: int = 0) -> dict[str, Path]:
@@ -26,9 +18,9 @@ def save_light_checkpoints(folder: Path, seed: int = 0) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     paths = {}
-    for kind, (cls, kwargs) in LIGHT.items():
+    for kind, kwargs in LIGHT_KWARGS.items():
         paths[kind] = folder / f'{kind}.pth'
-        torch.save({'network': cls(**kwargs).state_dict(), 'model_kwargs': kwargs}, paths[kind])
+        torch.save({'network': network_class(kind)(**kwargs).state_dict(), 'model_kwargs': kwargs}, paths[kind])
     return paths
 
 

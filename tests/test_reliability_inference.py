@@ -7,16 +7,15 @@ import torch
 from accel import AcceleratedBackend
 from inference.core import InferenceCore
 from inference.session import Session, present_object_ids
-from light_models import LIGHT
 from util.tensor_util import one_hot
+from util.weights import LIGHT_KWARGS, network_class
 
 torch.set_num_threads(1)
 
 
 def light(kind: str) -> torch.nn.Module:
-    cls, kwargs = LIGHT[kind]
     torch.manual_seed(0)
-    return cls(**kwargs).eval()
+    return network_class(kind)(**LIGHT_KWARGS[kind]).eval()
 
 
 def clip(t: int = 6, h: int = 48, w: int = 64) -> tuple[np.ndarray, np.ndarray]:

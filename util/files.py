@@ -1,4 +1,4 @@
-"""Crash-safe file writes: a reader sees either the old file or the complete new one, never a partial file.
+"""Crash-safe file writes: a reader sees either the old file or the complete new one, never a partial file (or folder: atomic_write_dir).
 
 Every output a reader could see half-written (checkpoints, masks, videos, JSON / CSV results, generated data)
 goes through atomic_write: the content is written to a temporary name unique to the writing process
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -95,4 +96,26 @@ def require_writable_dir(folder: str | Path, what: str = 'output folder') -> Pat
     except OSError as e:
         reason = 'it is not a folder' if e.errno in (errno.EEXIST, errno.ENOTDIR) else (e.strerror or str(e))
         raise OutputError(e.errno, f'cannot write to the {what} {folder}: {reason}; choose a writable folder') from e
+
+
+def atomic_write_dir(folder: str | Path, write: Callable[[Path], object]) -> Path:
+    """Fill a new folder with write(tmp_folder), then swap it in for folder: a failed write leaves the old folder.
+
+    The temporary folder sits next to folder (same file system); the old folder is removed only after the swap."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f'.{folder.name}.', suffix='.tmp'))
+    old = tmp.with_suffix('.old')
+    try:
+        os.chmod(tmp, 0o777 & ~_umask())
+        write(tmp)
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not folder.exists():
+            old.rename(folder)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
     return folder

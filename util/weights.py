@@ -195,6 +195,13 @@ def ritm_constructor(config: Mapping, model: type[nn.Module]) -> dict:
     return kwargs
 
 
+# Light constructor arguments of the three networks (ResNet-18 encoders, narrow heads): seconds per clip on a CPU,
+# for tests and the untrained demo of the annotation tool; checkpoints made with them carry these as 'model_kwargs'.
+LIGHT_KWARGS = {'propagation': {'arch': 'resnet18', 'key_dim': 16, 'value_dim': 32, 'decoder_dims': [32, 16, 16]},
+                'fusion': {'width': 8},
+                's2m': {'arch': 'resnet18', 'head_channels': 16}}
+
+
 def network_class(kind: str) -> type[nn.Module]:
     """The nn.Module class of 'propagation', 'fusion' or 's2m'."""
     if kind not in NETWORKS:
