@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from dataset.sequence import SequenceSet, VideoSequence
-from util.video import list_frames
 
 
 def _read_list(path: Path) -> list[str]:
@@ -42,17 +41,13 @@ class DAVISTestDataset(SequenceSet):
 
     def sequence(self, name: str) -> VideoSequence:
         """One sequence; annotations must exist for frame 0 only (test-dev) or for every frame (val)."""
-        frames = list_frames(self.image_dir / name)
-        mask_folder = self.mask_dir / name
-        masks = sorted(mask_folder.glob('*.png')) if mask_folder.is_dir() else []
-        if not masks:
-            raise FileNotFoundError(f'no annotation PNGs in {mask_folder} for sequence {name!r}')
+        frames, masks = self._frames_and_masks(name, 'sequence')
         if len(masks) not in (1, len(frames)):
-            raise ValueError(f'{mask_folder} has {len(masks)} masks for {len(frames)} frames in '
+            raise ValueError(f'{self.mask_dir / name} has {len(masks)} masks for {len(frames)} frames in '
                              f'{self.image_dir / name}: give either the first-frame mask only or one per frame')
         by_stem = {f.stem: i for i, f in enumerate(frames)}
         missing = [m.name for m in masks if m.stem not in by_stem]
         if missing or masks[0].stem != frames[0].stem:
-            raise ValueError(f'masks {missing or [masks[0].name]} in {mask_folder} do not match the frame names '
-                             f'of {self.image_dir / name} (first frame {frames[0].name})')
+            raise ValueError(f'masks {missing or [masks[0].name]} in {self.mask_dir / name} do not match the frame '
+                             f'names of {self.image_dir / name} (first frame {frames[0].name})')
         return VideoSequence(name, frames, {by_stem[m.stem]: m for m in masks}, binary=self.binary)

@@ -106,6 +106,7 @@ class SequenceSet:
     """Named sequences under `image_dir`, read lazily by `sequence(name)`; short ones are skipped and counted."""
 
     image_dir: Path
+    mask_dir: Path
     names: list[str]
     skipped: list[str]
 
@@ -127,6 +128,14 @@ class SequenceSet:
 
     def sequence(self, name: str) -> VideoSequence:
         raise NotImplementedError
+
+    def _frames_and_masks(self, name: str, kind: str) -> tuple[list[Path], list[Path]]:
+        """The frame files of sequence `name` and its annotation PNGs (sorted; an error if there are none)."""
+        mask_folder = self.mask_dir / name
+        masks = sorted(mask_folder.glob('*.png')) if mask_folder.is_dir() else []
+        if not masks:
+            raise FileNotFoundError(f'no annotation PNGs in {mask_folder} for {kind} {name!r}')
+        return list_frames(self.image_dir / name), masks
 
     def __len__(self) -> int:
         return len(self.names)

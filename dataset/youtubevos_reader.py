@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 
 from dataset.sequence import SequenceSet, VideoSequence
-from util.video import list_frames
 
 
 class YouTubeVOSTestDataset(SequenceSet):
@@ -39,20 +38,16 @@ class YouTubeVOSTestDataset(SequenceSet):
 
     def sequence(self, name: str) -> VideoSequence:
         """One video; each mask must be named like a frame; objects come from all its masks."""
-        frames = list_frames(self.image_dir / name)
-        mask_folder = self.mask_dir / name
-        masks = sorted(mask_folder.glob('*.png')) if mask_folder.is_dir() else []
-        if not masks:
-            raise FileNotFoundError(f'no annotation PNGs in {mask_folder} for video {name!r}')
+        frames, masks = self._frames_and_masks(name, 'video')
         by_stem = {f.stem: i for i, f in enumerate(frames)}
         missing = [m.name for m in masks if m.stem not in by_stem]
         if missing:
-            raise ValueError(f'masks {missing} in {mask_folder} have no frame of the same name in '
+            raise ValueError(f'masks {missing} in {self.mask_dir / name} have no frame of the same name in '
                              f'{self.image_dir / name}')
         seq = VideoSequence(name, frames, {by_stem[m.stem]: m for m in masks}, objects_from_all_masks=True)
         if self.meta is not None:
             expected = {int(k) for k in self.meta[name].get('objects', {})}
             if not expected <= set(seq.object_ids):
                 raise ValueError(f'meta.json lists objects {sorted(expected)} for {name!r} but its masks in '
-                                 f'{mask_folder} contain {seq.object_ids}')
+                                 f'{self.mask_dir / name} contain {seq.object_ids}')
         return seq
