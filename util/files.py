@@ -96,6 +96,7 @@ def require_writable_dir(folder: str | Path, what: str = 'output folder') -> Pat
     except OSError as e:
         reason = 'it is not a folder' if e.errno in (errno.EEXIST, errno.ENOTDIR) else (e.strerror or str(e))
         raise OutputError(e.errno, f'cannot write to the {what} {folder}: {reason}; choose a writable folder') from e
+    return folder
 
 
 def atomic_write_dir(folder: str | Path, write: Callable[[Path], object]) -> Path:
