@@ -68,6 +68,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     try:
         args.h, args.w = (int(v) for v in args.size.lower().split('x'))
         args.ritm_hw = [tuple(int(v) for v in s.lower().split('x')) for s in args.ritm_sizes.split(',')]
+        if any(len(hw) != 2 for hw in args.ritm_hw):
+            raise ValueError(args.ritm_sizes)
         args.ks = [int(k) for k in args.objects.split(',')]
     except ValueError:
         p.error(f'--size / --ritm-sizes must be HxW and --objects comma-separated integers, got {args.size!r} / '
