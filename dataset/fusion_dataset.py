@@ -3,7 +3,8 @@
 Generated data: `fusion_root/<run>/<video>/<ref %05d>/<object id %05d>/<frame %05d>.png` = uint8 floor(255 p), the
 probability of the object when the GT of frame <ref> was propagated. Images and GT come from
 `im_root/<video>/*.jpg` and `gt_root/<video>/*.png`; frame number i is the i-th file in sorted order (for DAVIS and
-BL30K the file names are the frame numbers). A sample asks: given the propagation from reference r1 and the newer
+BL30K the file names are the frame numbers). Hidden `.<video>.partial` folders (a generation killed mid-video)
+are skipped with a warning naming them. A sample asks: given the propagation from reference r1 and the newer
 one from r2, what is object o at frame t?
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ from torchvision.transforms import v2
 from dataset.image_io import DatasetError, list_files, read_label_mask, read_probability, read_rgb, require_dir
 from dataset.rng import SampleRng
 from dataset.transforms import image_jitter, normalized_rgb, to_image
+from util.files import is_partial_dir
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +65,24 @@ class FusionDataset(Dataset):
         self.im_root, self.gt_root = require_dir(im_root, 'image'), require_dir(gt_root, 'annotation')
         self.size, self.samples_per_video, self.seed = size, samples_per_video, seed
         self.runs: dict[str, list[tuple[str, Propagations]]] = {}
+        incomplete = []
         for run in sorted(p for p in self.fusion_root.iterdir() if p.is_dir()):
             for video_dir in sorted(p for p in run.iterdir() if p.is_dir()):
+                if is_partial_dir(video_dir.name):
+                    incomplete.append(f'{run.name}/{video_dir.name}')
+                    continue
                 props = _index_video(video_dir)
                 if len(props) >= 2:
                     self.runs.setdefault(video_dir.name, []).append((run.name, props))
         self.videos = sorted(self.runs)
+        skipped = (f'; skipped {len(incomplete)} incomplete video folder(s) of an interrupted '
+                   f'generate_fusion_data.py run ({", ".join(incomplete)}): run it again to complete them'
+                   if incomplete else '')
         if not self.videos:
             raise DatasetError(f'no video with propagations from >= 2 reference frames in {self.fusion_root}; '
-                               'expected <run>/<video>/<ref>/<object>/<frame>.png')
+                               f'expected <run>/<video>/<ref>/<object>/<frame>.png{skipped}')
+        if incomplete:
+            log.warning('fusion data %s: using %d complete video(s)%s', self.fusion_root, len(self.videos), skipped)
         self.frames = {v: [p.name for p in list_files(require_dir(self.im_root / v, 'video'), ('.jpg', '.jpeg'))]
                        for v in self.videos}
         self.augment = v2.Compose([v2.RandomHorizontalFlip(), v2.RandomCrop(size)])
