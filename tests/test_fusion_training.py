@@ -89,30 +89,29 @@ DRIFT = 3
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
     """The fusion recipe (configs/fusion_cpu.yaml, only the crop shrunk to the frames) trained by train_fusion on
-    drifting propagations of 12 generated DAVIS train videos (with 4 it learns their objects' looks instead of
-    reading the masks); also the held-out val videos' propagations."""
+    drifting propagations of 12 generated BL30K-layout videos (with 4 it learns their objects' looks instead of
+    reading the masks); also the propagations of 3 held-out videos."""
     tmp = tmp_path_factory.mktemp('fusion_learning')
-    davis = generate(tmp / 'data', SyntheticConfig(height=64, width=96, static_images=0, vos_videos=0, davis_train=12,
-                                                   davis_val=3, davis_frames=9, max_objects=2))['davis']
-    for split in ('train', 'val'):
-        for name in (davis / 'ImageSets' / '2017' / f'{split}.txt').read_text().split():
-            labels = np.stack([read_label_mask(p) for p in sorted((davis / 'Annotations' / '480p' / name).iterdir())])
-            write_fusion_tree(tmp / f'fusion_{split}', labels, REFS, video=name, drift=DRIFT)
+    vos = generate(tmp / 'data', SyntheticConfig(height=64, width=96, static_images=0, vos_videos=15, vos_frames=9,
+                                                 davis_train=0, davis_val=0, max_objects=2))['vos']
+    for i, name in enumerate(sorted(p.name for p in (vos / 'JPEGImages').iterdir())):
+        labels = np.stack([read_label_mask(p) for p in sorted((vos / 'Annotations' / name).iterdir())])
+        write_fusion_tree(tmp / ('fusion_train' if i < 12 else 'fusion_val'), labels, REFS, video=name, drift=DRIFT)
     prop = save_tiny_propagation(tmp / 'prop.pth')
     torch.manual_seed(0)
     stats = train_fusion.main(['--config', str(CONFIG_DIR / 'fusion_cpu.yaml'), '--load_prop', str(prop),
-                               '--davis_root', str(davis), '--fusion_root', str(tmp / 'fusion_train'),
+                               '--bl_root', str(vos), '--fusion_bl_root', str(tmp / 'fusion_train'),
                                '--save_dir', str(tmp / 'saves'), '--device', 'cpu', '--set', 'data.crop=48'])
     iterations = load_config(CONFIG_DIR / 'fusion_cpu.yaml')['train']['iterations']
     (weights,) = run_dir(tmp / 'saves').glob(f'*_{iterations}.pth')
-    return load_network('fusion', weights), prop, davis, tmp / 'fusion_val', stats
+    return load_network('fusion', weights), prop, vos, tmp / 'fusion_val', stats
 
 
 @torch.no_grad()
 def test_trained_fusion_passes_agreeing_masks_through(trained):
     """Old and new masks agree (p 0.95 on a box), no difference to align: the fused mask is that box."""
-    net, _, davis, _, _ = trained
-    frame = read_rgb(sorted((davis / 'JPEGImages' / '480p').glob('*/00004.jpg'))[0])
+    net, _, vos, _, _ = trained
+    frame = read_rgb(sorted((vos / 'JPEGImages').glob('*/00004.jpg'))[-1])
     image = normalized_rgb(torch.from_numpy(frame).permute(2, 0, 1))[None]  # [1, 3, 64, 96]
     box = torch.zeros(1, 1, 64, 96)
     box[..., 16:48, 24:72] = 0.95
@@ -126,8 +125,8 @@ def test_trained_fusion_passes_agreeing_masks_through(trained):
 def test_trained_fusion_beats_the_linear_blend_and_no_fusion_on_held_out_videos(trained):
     """Held-out frames t between the references: IoU of the fused mask against the ground truth is at least that of
     the distance-weighted blend (--fusion linear) and of the newer propagation alone (--fusion none)."""
-    net, prop, davis, fusion_val, _ = trained
-    ds = FusionDataset(fusion_val, davis / 'JPEGImages' / '480p', davis / 'Annotations' / '480p', size=64, seed=5)
+    net, prop, vos, fusion_val, _ = trained
+    ds = FusionDataset(fusion_val, vos / 'JPEGImages', vos / 'Annotations', size=64, seed=5)
     module = FusionTraining({'width': net.conv1[0].out_channels}, load_network('propagation', prop), 10, 20)
     module.network = net
     ious = {'fused': [], 'linear': [], 'none': []}
