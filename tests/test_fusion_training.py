@@ -89,14 +89,19 @@ DRIFT = 3
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
     """The fusion recipe (configs/fusion_cpu.yaml, only the crop shrunk to the frames) trained by train_fusion on
-    drifting propagations of 12 generated BL30K-layout videos (with 4 it learns their objects' looks instead of
-    reading the masks); also the propagations of 3 held-out videos."""
+    drifting propagations of 12 generated DAVIS-layout train videos (with 4 it learns their objects' looks instead
+    of reading the masks), read through a BL30K-layout view; also the held-out val videos' propagations."""
     tmp = tmp_path_factory.mktemp('fusion_learning')
-    vos = generate(tmp / 'data', SyntheticConfig(height=64, width=96, static_images=0, vos_videos=15, vos_frames=9,
-                                                 davis_train=0, davis_val=0, max_objects=2))['vos']
-    for i, name in enumerate(sorted(p.name for p in (vos / 'JPEGImages').iterdir())):
-        labels = np.stack([read_label_mask(p) for p in sorted((vos / 'Annotations' / name).iterdir())])
-        write_fusion_tree(tmp / ('fusion_train' if i < 12 else 'fusion_val'), labels, REFS, video=name, drift=DRIFT)
+    davis = generate(tmp / 'data', SyntheticConfig(height=64, width=96, static_images=0, vos_videos=0, davis_train=12,
+                                                   davis_val=3, davis_frames=9, max_objects=2))['davis']
+    vos = tmp / 'bl'  # the recipe reads the BL30K layout: <root>/{JPEGImages,Annotations}/<video>
+    for kind in ('JPEGImages', 'Annotations'):
+        (vos / kind).parent.mkdir(exist_ok=True)
+        (vos / kind).symlink_to(davis / kind / '480p', target_is_directory=True)
+    for split in ('train', 'val'):
+        for name in (davis / 'ImageSets' / '2017' / f'{split}.txt').read_text().split():
+            labels = np.stack([read_label_mask(p) for p in sorted((vos / 'Annotations' / name).iterdir())])
+            write_fusion_tree(tmp / f'fusion_{split}', labels, REFS, video=name, drift=DRIFT)
     prop = save_tiny_propagation(tmp / 'prop.pth')
     torch.manual_seed(0)
     stats = train_fusion.main(['--config', str(CONFIG_DIR / 'fusion_cpu.yaml'), '--load_prop', str(prop),
@@ -111,7 +116,7 @@ def trained(tmp_path_factory):
 def test_trained_fusion_passes_agreeing_masks_through(trained):
     """Old and new masks agree (p 0.95 on a box), no difference to align: the fused mask is that box."""
     net, _, vos, _, _ = trained
-    frame = read_rgb(sorted((vos / 'JPEGImages').glob('*/00004.jpg'))[-1])
+    frame = read_rgb(sorted((vos / 'JPEGImages').glob('synth_val_*/00004.jpg'))[0])
     image = normalized_rgb(torch.from_numpy(frame).permute(2, 0, 1))[None]  # [1, 3, 64, 96]
     box = torch.zeros(1, 1, 64, 96)
     box[..., 16:48, 24:72] = 0.95
