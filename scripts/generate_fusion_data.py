@@ -4,7 +4,9 @@ For every reference frame f in range(0, T, separation) of each video, the object
 at f (at most 5) are propagated from their ground truth with the test-time memory policy (InferenceCore, top-k
 50, no fusion): through the whole video for DAVIS, through [f - range, f + range] for BL30K. Every object's
 probability is written as floor(255 p):  <output>/<video>/<ref %05d>/<object id %05d>/<frame %05d>.png
-(frame numbers are indices into the video). The training roots hold several such runs, e.g.
+(frame numbers are indices into the video). Each video is written into a hidden temporary folder and renamed to
+<video> when complete, so a killed run leaves only complete videos (and a `.<video>.partial` folder that
+FusionDataset skips and reports); running again replaces the videos it writes and removes that leftover. The training roots hold several such runs, e.g.
 fusion_data/davis/<run>/..., so run this once per setting you want in the mixture.
 
 The original never documented its settings; the defaults here are chosen as follows.
@@ -32,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dataset.image_io import read_label_mask  # noqa: E402
 from inference.fusion_data import propagate_reference, reference_objects  # noqa: E402
+from util.files import atomic_dir  # noqa: E402
 from util.video import list_frames, read_video  # noqa: E402
 from util.weights import load_network  # noqa: E402
 
@@ -88,20 +91,22 @@ def write_video(prop_net: torch.nn.Module, name: str, frames_dir: Path, masks_di
         raise ValueError(f'{masks_dir} has {len(mask_files)} annotations for {len(frames)} frames in {frames_dir}')
     t = len(frames)
     written = 0
-    for ref in range(0, t, args.separation):
-        labels = read_label_mask(mask_files[ref])
-        objects = reference_objects(labels)
-        if not objects:
-            continue
-        lo, hi = (0, t - 1) if args.dataset == 'DAVIS' else (max(0, ref - args.range), min(t - 1, ref + args.range))
-        probs = propagate_reference(prop_net, frames[lo:hi + 1], labels, ref - lo, objects, args.mem_freq,
-                                    args.device)  # [K, hi-lo+1, H, W]
-        for i, obj in enumerate(objects):
-            out = Path(args.output) / name / f'{ref:05d}' / f'{obj:05d}'
-            out.mkdir(parents=True, exist_ok=True)
-            for j in range(probs.shape[1]):
-                Image.fromarray(probs[i, j]).save(out / f'{lo + j:05d}.png')
-        written += 1
+    with atomic_dir(Path(args.output) / name) as video_dir:  # a killed run leaves no half-written <video> folder
+        for ref in range(0, t, args.separation):
+            labels = read_label_mask(mask_files[ref])
+            objects = reference_objects(labels)
+            if not objects:
+                continue
+            lo, hi = (0, t - 1) if args.dataset == 'DAVIS' else (max(0, ref - args.range),
+                                                                 min(t - 1, ref + args.range))
+            probs = propagate_reference(prop_net, frames[lo:hi + 1], labels, ref - lo, objects, args.mem_freq,
+                                        args.device)  # [K, hi-lo+1, H, W]
+            for i, obj in enumerate(objects):
+                out = video_dir / f'{ref:05d}' / f'{obj:05d}'
+                out.mkdir(parents=True)
+                for j in range(probs.shape[1]):
+                    Image.fromarray(probs[i, j]).save(out / f'{lo + j:05d}.png')
+            written += 1
     return written
 
 
