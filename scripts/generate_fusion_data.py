@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dataset.image_io import read_label_mask  # noqa: E402
 from inference.fusion_data import propagate_reference, reference_objects  # noqa: E402
-from util.files import atomic_dir  # noqa: E402
+from util.cli import resolve_device, run_main  # noqa: E402
+from util.files import atomic_dir, require_writable_dir  # noqa: E402
 from util.video import list_frames, read_video  # noqa: E402
 from util.weights import load_network  # noqa: E402
 
@@ -113,11 +114,10 @@ def write_video(prop_net: torch.nn.Module, name: str, frames_dir: Path, masks_di
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
     args = parse_args(argv)
-    try:
-        prop_net = load_network('propagation', args.model, args.device)
-        videos = video_folders(args)
-    except (FileNotFoundError, ValueError) as e:
-        raise SystemExit(f'error: {e}') from None
+    args.device = resolve_device(args.device)
+    prop_net = load_network('propagation', args.model, args.device)
+    videos = video_folders(args)
+    require_writable_dir(args.output, '--output folder')  # before any propagation
     total = 0
     for name, frames_dir, masks_dir in tqdm(videos, desc='videos'):
         total += write_video(prop_net, name, frames_dir, masks_dir, args)
@@ -125,4 +125,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

@@ -57,7 +57,7 @@ def test_bl30k_references_are_propagated_only_within_the_range(data, tmp_path):
 
 def test_missing_davis_root_fails_with_a_clear_message(data, tmp_path):
     _, prop = data
-    with pytest.raises(SystemExit, match='train.txt not found: --davis_root must be the DAVIS 2017 folder'):
+    with pytest.raises(FileNotFoundError, match='train.txt not found: --davis_root must be the DAVIS 2017 folder'):
         generate_fusion_data.main(['--model', str(prop), '--davis_root', str(tmp_path / 'nope'), '--output',
                                    str(tmp_path / 'out')])
 
