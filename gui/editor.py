@@ -27,7 +27,7 @@ from inference.interaction.base import check_object_id
 from inference.interaction.canvas import check_in_image
 from inference.interaction.local import Box, check_roi
 from inference.session import Session
-from util.files import atomic_write_dir
+from util.files import atomic_dir
 from util.palette import DAVIS_PALETTE, read_labels
 
 Tool = Literal['scribble', 'click', 'free']
@@ -233,7 +233,8 @@ class Editor:
             raise ValueError(f'cannot save to {folder}: {existing} is a file, not a folder; choose a folder')
         with self._editing():
             try:
-                atomic_write_dir(folder, self._write)
+                with atomic_dir(folder) as tmp:
+                    self._write(tmp)
             except OSError as e:
                 raise ValueError(f'cannot save to {folder}: {e.strerror or e}; choose a writable folder (nothing was '
                                  'written; any previous save there is kept)') from e

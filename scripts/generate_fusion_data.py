@@ -4,7 +4,9 @@ For every reference frame f in range(0, T, separation) of each video, the object
 at f (at most 5) are propagated from their ground truth with the test-time memory policy (InferenceCore, top-k
 50, no fusion): through the whole video for DAVIS, through [f - range, f + range] for BL30K. Every object's
 probability is written as floor(255 p):  <output>/<video>/<ref %05d>/<object id %05d>/<frame %05d>.png
-(frame numbers are indices into the video). The training roots hold several such runs, e.g.
+(frame numbers are indices into the video). Each video is written into a hidden temporary folder and renamed to
+<video> when complete, so a killed run leaves only complete videos (and a `.<video>.partial` folder that
+FusionDataset skips and reports); running again replaces the videos it writes and removes that leftover. The training roots hold several such runs, e.g.
 fusion_data/davis/<run>/..., so run this once per setting you want in the mixture.
 
 The original never documented its settings; the defaults here are chosen as follows.
@@ -34,7 +36,8 @@ from accel import AcceleratedBackend  # noqa: E402
 from dataset.image_io import read_label_mask  # noqa: E402
 from inference.backend import Backend  # noqa: E402
 from scripts.fusion_data import propagate_reference, reference_objects  # noqa: E402
-from util.cli import spellings  # noqa: E402
+from util.cli import resolve_device, run_main, spellings  # noqa: E402
+from util.files import atomic_dir, require_writable_dir  # noqa: E402
 from util.video import list_frames, read_video  # noqa: E402
 from util.weights import load_network  # noqa: E402
 
@@ -82,8 +85,8 @@ def video_folders(args: argparse.Namespace) -> list[tuple[str, Path, Path]]:
     return [(n, root / 'JPEGImages' / n, root / 'Annotations' / n) for n in names[args.start:end + 1]]
 
 
-def write_video(prop_net: torch.nn.Module, name: str, frames_dir: Path, masks_dir: Path,
-                args: argparse.Namespace, backend: Backend | None = None) -> int:
+def write_propagations(prop_net: torch.nn.Module, name: str, frames_dir: Path, masks_dir: Path,
+                       args: argparse.Namespace, backend: Backend | None = None) -> int:
     """All references of one video; returns the number of propagations written."""
     frames = read_video(frames_dir)  # [T, H, W, 3]
     mask_files = list_frames(masks_dir)
@@ -91,37 +94,38 @@ def write_video(prop_net: torch.nn.Module, name: str, frames_dir: Path, masks_di
         raise ValueError(f'{masks_dir} has {len(mask_files)} annotations for {len(frames)} frames in {frames_dir}')
     t = len(frames)
     written = 0
-    for ref in range(0, t, args.separation):
-        labels = read_label_mask(mask_files[ref])
-        objects = reference_objects(labels)
-        if not objects:
-            continue
-        lo, hi = (0, t - 1) if args.dataset == 'DAVIS' else (max(0, ref - args.range), min(t - 1, ref + args.range))
-        probs = propagate_reference(prop_net, frames[lo:hi + 1], labels, ref - lo, objects, args.mem_freq,
-                                    args.device, backend)  # [K, hi-lo+1, H, W]
-        for i, obj in enumerate(objects):
-            out = Path(args.output) / name / f'{ref:05d}' / f'{obj:05d}'
-            out.mkdir(parents=True, exist_ok=True)
-            for j in range(probs.shape[1]):
-                Image.fromarray(probs[i, j]).save(out / f'{lo + j:05d}.png')
-        written += 1
+    with atomic_dir(Path(args.output) / name) as video_dir:  # a killed run leaves no half-written <video> folder
+        for ref in range(0, t, args.separation):
+            labels = read_label_mask(mask_files[ref])
+            objects = reference_objects(labels)
+            if not objects:
+                continue
+            lo, hi = (0, t - 1) if args.dataset == 'DAVIS' else (max(0, ref - args.range),
+                                                                 min(t - 1, ref + args.range))
+            probs = propagate_reference(prop_net, frames[lo:hi + 1], labels, ref - lo, objects, args.mem_freq,
+                                        args.device, backend)  # [K, hi-lo+1, H, W]
+            for i, obj in enumerate(objects):
+                out = video_dir / f'{ref:05d}' / f'{obj:05d}'
+                out.mkdir(parents=True)
+                for j in range(probs.shape[1]):
+                    Image.fromarray(probs[i, j]).save(out / f'{lo + j:05d}.png')
+            written += 1
     return written
 
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
     args = parse_args(argv)
-    try:
-        prop_net = load_network('propagation', args.model, args.device)
-        videos = video_folders(args)
-    except (FileNotFoundError, ValueError) as e:
-        raise SystemExit(f'error: {e}') from None
+    args.device = resolve_device(args.device)
+    prop_net = load_network('propagation', args.model, args.device)
+    videos = video_folders(args)
+    require_writable_dir(args.output, '--output folder')  # before any propagation
     total = 0
     backend = AcceleratedBackend()  # one for all propagations: networks are prepared once per frame size
     for name, frames_dir, masks_dir in tqdm(videos, desc='videos'):
-        total += write_video(prop_net, name, frames_dir, masks_dir, args, backend)
+        total += write_propagations(prop_net, name, frames_dir, masks_dir, args, backend)
     log.info('wrote %d propagations of %d videos to %s', total, len(videos), args.output)
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

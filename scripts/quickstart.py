@@ -57,7 +57,10 @@ class Plan:
 # default look, so the copy-first-mask baseline is unchanged), which from-scratch networks learn in CPU minutes.
 FULL = Plan(SyntheticConfig(height=120, width=216, static_images=200, vos_videos=40, vos_frames=16, davis_train=3,
                             davis_val=4, davis_frames=16, max_objects=2, salient=True),
-            prop_static_its=100, prop_video_its=300, s2m_its=100, fusion_its=100, rounds=8, estimate_min=13)
+            prop_static_its=100, prop_video_its=300, s2m_its=100, fusion_its=300, rounds=8, estimate_min=13)
+# Fusion learns from the propagations of this many training videos: with the 3 DAVIS-layout train videos it learned
+# their objects' looks instead of reading the masks (interactive rounds 6-8 below --fusion linear).
+FUSION_VIDEOS = 12
 FAST = Plan(SyntheticConfig(height=96, width=160, static_images=24, vos_videos=8, vos_frames=10, davis_train=2,
                             davis_val=2, davis_frames=8, max_objects=2, salient=True),
             prop_static_its=20, prop_video_its=30, s2m_its=20, fusion_its=10, rounds=3, estimate_min=3)
@@ -127,12 +130,13 @@ def run(output: Path, plan: Plan) -> dict:
     s2m, s2m_stats = train(train_s2m, 's2m_cpu.yaml', 's2m', plan.s2m_its, saves, '--static_root', str(paths['static']))
 
     step('4/6 generating fusion data and training fusion')
-    fusion_root = output / 'data' / 'fusion'
-    generate_fusion_data.main(['--model', str(prop), '--davis_root', str(davis), '--output', str(fusion_root / 'run0'),
-                               '--separation', '4', '--device', 'cpu'])
+    fusion_root = output / 'data' / 'fusion_bl'  # the first FUSION_VIDEOS two-object training videos
+    generate_fusion_data.main(['--model', str(prop), '--dataset', 'BL', '--bl_root', str(paths['vos']),
+                               '--output', str(fusion_root / 'run0'), '--separation', '4',
+                               '--range', str(plan.data.vos_frames), '--end', str(FUSION_VIDEOS - 1), '--device', 'cpu'])
     fusion, fusion_stats = train(train_fusion, 'fusion_cpu.yaml', 'fusion', plan.fusion_its, saves,
-                                 '--load_prop', str(prop), '--davis_root', str(davis),
-                                 '--fusion_root', str(fusion_root))
+                                 '--load_prop', str(prop), '--bl_root', str(paths['vos']),
+                                 '--fusion_bl_root', str(fusion_root))
 
     step('5/6 semi-supervised evaluation on held-out sequences')
     semi = {

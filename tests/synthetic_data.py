@@ -73,9 +73,10 @@ def write_vos(root: Path, videos: dict[str, int], h: int = 48, w: int = 64, n_ob
 
 
 def write_fusion_tree(root: Path, labels: np.ndarray, shifts: dict[int, int], run: str = 'run0',
-                      video: str = 'vid', objects: tuple[int, ...] | None = None) -> Path:
+                      video: str = 'vid', objects: tuple[int, ...] | None = None, drift: int = 0) -> Path:
     """root/<run>/<video>/<ref %05d>/<obj %05d>/<frame %05d>.png for each reference ref in shifts: every object's GT
-    shifted right by shifts[ref] px (so references with different shifts disagree), stored as floor(255 p)."""
+    shifted right by shifts[ref] + drift * (frame - ref) px (references with different shifts disagree; drift makes
+    a propagation worse with the distance from its reference, as real ones are), stored as floor(255 p)."""
     out = root / run / video
     for ref, shift in shifts.items():
         ids = objects if objects is not None else sorted(set(np.unique(labels[ref]).tolist()) - {0})
@@ -83,6 +84,6 @@ def write_fusion_tree(root: Path, labels: np.ndarray, shifts: dict[int, int], ru
             folder = out / f'{ref:05d}' / f'{obj:05d}'
             folder.mkdir(parents=True)
             for f in range(len(labels)):
-                prob = np.roll(labels[f] == obj, shift, axis=1) * 0.9
+                prob = np.roll(labels[f] == obj, shift + drift * (f - ref), axis=1) * 0.9
                 Image.fromarray(np.floor(255 * prob).astype(np.uint8), mode='L').save(folder / f'{f:05d}.png')
     return out

@@ -94,3 +94,15 @@ def test_rgb_probability_maps_raise_naming_the_file(tmp_path):
 def test_missing_fusion_root_raises_naming_the_path(tmp_path):
     with pytest.raises(DatasetError, match='fusion data folder .*nope does not exist'):
         FusionDataset(tmp_path / 'nope', tmp_path, tmp_path)
+
+
+def test_the_difference_rule_is_checked_inside_the_crop(tmp_path):
+    """The references disagree only around an object at the left edge; crops that miss it are redrawn."""
+    im_root, gt_root, _ = _video(tmp_path)
+    labels = np.zeros((6, 48, 64), np.uint8)
+    labels[:, 10:30, 2:14] = 1
+    write_fusion_tree(tmp_path / 'fusion', labels, {0: 0, 4: 8})
+    ds = FusionDataset(tmp_path / 'fusion', im_root, gt_root, size=32, seed=3)
+    for i in range(12):
+        sample = ds[i]
+        assert ((sample['seg1'] - sample['seg2']).abs() > 0.1).sum() >= 100

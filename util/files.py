@@ -1,4 +1,5 @@
-"""Crash-safe file writes: a reader sees either the old file or the complete new one, never a partial file (or folder: atomic_write_dir).
+"""Crash-safe writes: a reader sees either the old file or the complete new one, never a partial file; atomic_dir
+does the same for a folder.
 
 Every output a reader could see half-written (checkpoints, masks, videos, JSON / CSV results, generated data)
 goes through atomic_write: the content is written to a temporary name unique to the writing process
@@ -11,7 +12,8 @@ import errno
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -99,24 +101,36 @@ def require_writable_dir(folder: str | Path, what: str = 'output folder') -> Pat
     return folder
 
 
-def atomic_write_dir(folder: str | Path, write: Callable[[Path], object]) -> Path:
-    """Fill a new folder with write(tmp_folder), then swap it in for folder: a failed write leaves the old folder.
+PARTIAL_SUFFIX = '.partial'
 
-    The temporary folder sits next to folder (same file system); the old folder is removed only after the swap."""
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f'.{folder.name}.', suffix='.tmp'))
-    old = tmp.with_suffix('.old')
+
+def is_partial_dir(name: str) -> bool:
+    """True for the temporary folder name atomic_dir writes into (left behind only when the writer was killed)."""
+    return name.startswith('.') and name.endswith(PARTIAL_SUFFIX)
+
+
+@contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a fresh temporary folder next to path; on success it is swapped in for path, on error removed.
+
+    A reader listing the parent sees either no folder, the old one or the complete new one; a killed writer leaves
+    only the hidden `.<name>.partial` (is_partial_dir), never a half-written `path`, and the next writer of path
+    starts by removing that leftover. The old folder is set aside and removed only after the swap, so a failure
+    keeps it. One writer per path at a time."""
+    path = Path(path)
+    tmp, old = path.parent / f'.{path.name}{PARTIAL_SUFFIX}', path.parent / f'.{path.name}.old'
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
     try:
         os.chmod(tmp, 0o777 & ~_umask())
-        write(tmp)
-        if folder.exists():
-            folder.rename(old)
-        tmp.rename(folder)
+        yield tmp
+        if path.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            path.rename(old)
+        tmp.rename(path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        if old.exists() and not folder.exists():
-            old.rename(folder)
+        if old.exists() and not path.exists():
+            old.rename(path)
         raise
     shutil.rmtree(old, ignore_errors=True)
-    return folder
