@@ -94,12 +94,16 @@ def run(trainer: str, argv: list[str] | None = None) -> dict[str, float]:
         env = init_distributed(cfg['train']['device'])
     except (ConfigError, RuntimeError, ValueError) as e:
         raise SystemExit(f'error: {e}') from None
+    threads = torch.get_num_threads()
     try:
         torch.backends.cudnn.benchmark = bool(cfg['train']['benchmark'])
+        if cfg['train'].get('threads'):  # CPU recipes: leave the other core to the data worker
+            torch.set_num_threads(cfg['train']['threads'])
         seed_everything(cfg['train']['seed'])
         task = BUILDERS[trainer](cfg, env)
         return Trainer(task, cfg, env, resume=args.resume).run(stop_at=args.stop_at)
     except (FileNotFoundError, NotADirectoryError, CheckpointError, ConfigError, DatasetError) as e:
         raise SystemExit(f'error: {e}') from None
     finally:
+        torch.set_num_threads(threads)  # callers in the same process (the quickstart) get their threads back
         shutdown_distributed()
