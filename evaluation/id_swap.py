@@ -1,6 +1,6 @@
 """The id-swap check of learning through memory: exchange objects 1 and 2 in the annotations of a DAVIS root and
-propagate again. A network that follows its first-frame memory follows the swap (the same J&F against the swapped
-truth); one that assigns ids from appearance or position keeps its old answer and scores near 0."""
+propagate again. A network that follows its first-frame memory follows the swap: the same J&F against the swapped
+truth and near 0 against the old one; one that assigns ids from appearance keeps its old answer."""
 from __future__ import annotations
 
 import os
@@ -42,11 +42,21 @@ def write_swapped_root(davis: Path, out: Path, split: str = 'val') -> list[str]:
 
 
 def id_swap_scores(prop_net: torch.nn.Module, davis: Path, work: Path, device: str | torch.device = 'cpu') -> dict:
-    """J&F of propagation on the two-object val sequences as given and with ids 1 and 2 swapped, and their ratio."""
+    """Propagation on the two-object val sequences as given ('J&F') and with ids 1 and 2 swapped in the first
+    frame, scored against the swapped truth ('J&F swapped', 'ratio' = swapped / given) and against the given truth
+    ('J&F crossed').
+
+    The network treats every object alike, so a correct implementation gives a ratio of 1 whatever it learned; what
+    tells a network that reads its memory from one that ignores it is 'J&F crossed': near 0 when the predictions
+    follow the given ids, as high as 'J&F' when ids come from appearance or chance.
+    """
     names = write_swapped_root(davis, work / 'swapped_root')
-    scores = {}
-    for key, root, masks in (('J&F', davis, work / 'masks'), ('J&F swapped', work / 'swapped_root', work / 'masks_swapped')):
-        data = open_dataset('davis', root, sequences=names)
-        run_propagation(prop_net, data, masks, device)
-        scores[key] = float(evaluate_predictions(data, masks)['J&F-Mean'].iloc[-1])
+    given = open_dataset('davis', davis, sequences=names)
+    swapped = open_dataset('davis', work / 'swapped_root', sequences=names)
+    run_propagation(prop_net, given, work / 'masks', device)
+    run_propagation(prop_net, swapped, work / 'masks_swapped', device)
+    scores = {'J&F': evaluate_predictions(given, work / 'masks'),
+              'J&F swapped': evaluate_predictions(swapped, work / 'masks_swapped'),
+              'J&F crossed': evaluate_predictions(given, work / 'masks_swapped')}
+    scores = {k: float(table['J&F-Mean'].iloc[-1]) for k, table in scores.items()}
     return {'sequences': len(names), **scores, 'ratio': scores['J&F swapped'] / max(scores['J&F'], 1e-6)}

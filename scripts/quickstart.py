@@ -200,7 +200,9 @@ def print_table(result: dict) -> None:
     lines = ['', 'Semi-supervised J&F-Mean on held-out synthetic DAVIS val', f'  {"":<26}' + ''.join(f'{k:>14}' for k in looks)]
     for row in result['semi J&F'][looks[0]]:
         lines.append(f'  {row:<26}' + ''.join(f'{result["semi J&F"][k][row]:14.3f}' for k in looks))
-    lines.append(f'  {"id swap: J&F swapped ids":<26}' + ''.join(f'{result["id swap"][k]["J&F swapped"]:14.3f}' for k in looks))
+    for key, label in (('J&F', 'id swap: ids as given'), ('J&F swapped', '  ids 1, 2 swapped'),
+                       ('J&F crossed', '  swapped, old truth')):
+        lines.append(f'  {label:<26}' + ''.join(f'{result["id swap"][k][key]:14.3f}' for k in looks))
     lines += ['', 'Targets']
     for name, t in result['targets'].items():
         lines.append(f'  {name:<34}{t["value"]:7.3f}  (target >= {t["target"]:.2f})  {"met" if t["met"] else "NOT MET"}')
