@@ -53,5 +53,7 @@ class SampleRng:
     def apply(self, transform: Callable[..., Any], *inputs: Any) -> Any:
         """Run a torchvision (v2) transform with randomness taken from this sample's generator."""
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.randint(0, 2 ** 62))
+            # The CPU generator only, which v2 transforms draw from: torch.manual_seed would also queue a lazy
+            # seeding of every accelerator, recording a stack trace each time (most of the cost of a sample).
+            torch.default_generator.manual_seed(self.randint(0, 2 ** 62))
             return transform(*inputs)

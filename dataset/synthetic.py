@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 from PIL import Image
 from scipy import ndimage
+from scipy.spatial import cKDTree
 from skimage.morphology import skeletonize
 
 from util.files import atomic_write, atomic_write_text
@@ -36,11 +37,30 @@ log = logging.getLogger(__name__)
 # Sub-seeds of the three sets: (seed, SET_ID, index) seeds one item.
 STATIC_SET, VOS_SET, DAVIS_SET = 0, 1, 2
 JPEG_QUALITY = 92
-# Colour saturation ranges (OpenCV HSV, 0..255) of (objects, background + clutter). The default look draws both
-# from one range, so objects are told from clutter only by how they move and by their texture; the salient look
-# separates them by saturation, which from-scratch networks learn within CPU minutes (the quickstart's data).
-DEFAULT_SATURATION = ((60, 255), (60, 255))
-SALIENT_SATURATION = ((170, 255), (0, 45))
+TEXTURE_KINDS = ('mottled', 'stripes', 'spots', 'cells', 'checks')
+
+
+@dataclass(frozen=True)
+class Look:
+    """How a generated set looks: colour saturation (OpenCV HSV, 0..255) and texture kinds of objects and of the
+    background + clutter, object size (sprite side as a fraction of min(H, W)) and unlabelled moving distractors."""
+    object_saturation: tuple[float, float]
+    background_saturation: tuple[float, float]
+    object_textures: tuple[str, ...]
+    background_textures: tuple[str, ...]
+    object_size: tuple[float, float]
+    distractors: tuple[int, int]  # min, max unlabelled sprites that look and move like the objects
+
+
+# shared: objects, moving distractors, background and clutter all come from one appearance distribution, so only
+# the first-frame mask and the memory say which region is which object (the default and the quickstart's training
+# look). salient: saturated objects on desaturated backgrounds, learnable from appearance alone (an object-ness
+# shortcut). cells: a held-out look no recipe trains on: other textures (cells, checks) and small objects.
+LOOKS = {
+    'shared': Look((60, 255), (60, 255), TEXTURE_KINDS[:3], TEXTURE_KINDS[:3], (0.3, 0.7), (1, 2)),
+    'salient': Look((170, 255), (0, 45), TEXTURE_KINDS[:3], TEXTURE_KINDS[:3], (0.35, 0.7), (0, 0)),
+    'cells': Look((40, 255), (40, 255), TEXTURE_KINDS[3:], TEXTURE_KINDS[3:], (0.15, 0.35), (1, 3)),
+}
 
 
 @dataclass(frozen=True)
@@ -60,7 +80,7 @@ class SyntheticConfig:
     max_objects: int = 3
     motion: float = 1.0
     clutter: tuple[int, int] = (2, 6)  # unlabelled object-like shapes in each background: min, max
-    salient: bool = False  # objects in saturated colours, background and clutter desaturated (see SALIENT)
+    look: str = 'shared'  # a key of LOOKS
     workers: int = 1
 
     def __post_init__(self) -> None:
@@ -73,6 +93,7 @@ class SyntheticConfig:
             'motion must be >= 0': self.motion >= 0,
             'need 0 <= clutter[0] <= clutter[1]': 0 <= self.clutter[0] <= self.clutter[1],
             'workers must be >= 1': self.workers >= 1,
+            f'look must be one of {sorted(LOOKS)}': self.look in LOOKS,
         }
         bad = [msg for msg, ok in checks.items() if not ok]
         if bad:
@@ -102,24 +123,39 @@ def _random_colours(rng: np.random.Generator, n: int, saturation: tuple[float, f
 
 
 def make_texture(rng: np.random.Generator, h: int, w: int, scale: float,
-                 saturation: tuple[float, float] = (60, 255)) -> np.ndarray:
-    """An image-like texture [h,w,3] uint8: colour blends of noise, stripes or spots, with shading and grain."""
+                 saturation: tuple[float, float] = (60, 255), kinds: tuple[str, ...] = TEXTURE_KINDS[:3]) -> np.ndarray:
+    """An image-like texture [h,w,3] uint8 of a random kind out of `kinds` (TEXTURE_KINDS), with shading and grain."""
     c = _random_colours(rng, 3, saturation)
     base = _fractal_noise(rng, h, w, coarsest=scale)
-    kind = rng.integers(3)
-    if kind == 0:  # mottled: three colours blended by noise
+    kind = kinds[int(rng.integers(len(kinds)))]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    if kind == 'mottled':  # three colours blended by noise
         t = base[..., None]
         img = c[0] * (1 - t) ** 2 + c[1] * 2 * t * (1 - t) + c[2] * t ** 2
-    elif kind == 1:  # wavy stripes
-        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    elif kind == 'stripes':  # wavy stripes
         angle, period = rng.uniform(0, np.pi), rng.uniform(0.08, 0.3) * scale * 2
         phase = (xx * np.cos(angle) + yy * np.sin(angle)) / period + 3 * base
         t = (0.5 + 0.5 * np.sin(2 * np.pi * phase))[..., None]
         img = c[0] * (1 - t) + c[1] * t
-    else:  # spots on a ground
+    elif kind == 'spots':  # spots on a ground
         spots = (_fractal_noise(rng, h, w, coarsest=scale / 4, octaves=2) > rng.uniform(0.55, 0.7))
         t = cv2.GaussianBlur(spots.astype(np.float32), (0, 0), 1.0)[..., None]
         img = (c[0] * (0.7 + 0.6 * base[..., None])) * (1 - t) + c[1] * t
+    elif kind == 'cells':  # Voronoi cells, each a blend of the three colours, with dark borders
+        n = max(4, int(h * w / max(scale * 0.6, 2.0) ** 2))
+        seeds = np.stack([rng.uniform(0, h, n), rng.uniform(0, w, n)], 1)
+        dist, cell = cKDTree(seeds).query(np.stack([yy.ravel(), xx.ravel()], 1), k=2)  # two nearest seeds
+        mix = rng.dirichlet(np.ones(3), n).astype(np.float32) @ c  # [n, 3] cell colours
+        border = np.clip((dist[:, 1] - dist[:, 0]) / 2, 0, 1).reshape(h, w, 1).astype(np.float32)
+        img = mix[cell[:, 0]].reshape(h, w, 3) * (0.35 + 0.65 * border)
+    elif kind == 'checks':  # rotated checkerboard bent by noise
+        angle, period = rng.uniform(0, np.pi), rng.uniform(0.15, 0.4) * scale * 2
+        u = (xx * np.cos(angle) + yy * np.sin(angle)) / period + base
+        v = (-xx * np.sin(angle) + yy * np.cos(angle)) / period + base
+        t = ((np.floor(u) + np.floor(v)) % 2)[..., None]
+        img = c[0] * (1 - t) + c[1] * t
+    else:
+        raise ValueError(f'unknown texture kind {kind!r}; expected one of {TEXTURE_KINDS}')
     shade = 0.75 + 0.5 * _fractal_noise(rng, h, w, coarsest=scale * 2, octaves=1)[..., None]
     grain = rng.normal(0, 6, (h, w, 1)).astype(np.float32)
     return np.clip(img * shade + grain, 0, 255).astype(np.uint8)
@@ -174,9 +210,9 @@ class _Sprite:
 
 
 def _make_sprite(rng: np.random.Generator, frames: int, h: int, w: int, centre: np.ndarray,
-                 motion: float, saturation: tuple[float, float]) -> _Sprite:
-    """A textured object with a random size, start pose, path, spin, scaling and deformation."""
-    size = int(rng.uniform(0.35, 0.7) * min(h, w)) | 1
+                 motion: float, look: Look) -> _Sprite:
+    """A textured object of the look with a random size, start pose, path, spin, scaling and deformation."""
+    size = max(int(rng.uniform(*look.object_size) * min(h, w)), 5) | 1
     t = np.arange(frames, dtype=np.float64)
     xs = centre[0] + _smooth_path(rng, t, 0.22 * w * motion, 0.012 * w * motion)
     ys = centre[1] + _smooth_path(rng, t, 0.18 * h * motion, 0.012 * h * motion)
@@ -187,8 +223,9 @@ def _make_sprite(rng: np.random.Generator, frames: int, h: int, w: int, centre: 
     fields = [np.stack([cv2.resize(rng.standard_normal((4, 4)).astype(np.float32), (size, size),
                                    interpolation=cv2.INTER_CUBIC) for _ in range(2)]) for _ in range(2)]
     deform = 0.05 * size * motion * np.sin(rng.uniform(0.1, 0.4) * t + rng.uniform(0, 2 * np.pi))
-    return _Sprite(make_texture(rng, size, size, scale=size / 3, saturation=saturation), make_shape(rng, size), poses,
-                   fields[0], fields[1], deform)
+    texture = make_texture(rng, size, size, scale=size / 3, saturation=look.object_saturation,
+                           kinds=look.object_textures)
+    return _Sprite(texture, make_shape(rng, size), poses, fields[0], fields[1], deform)
 
 
 def _deformed(sprite: _Sprite, i: int) -> tuple[np.ndarray, np.ndarray]:
@@ -215,62 +252,64 @@ def _camera(rng: np.random.Generator, frames: int, h: int, w: int, margin: int, 
             for i in range(frames)]
 
 
-def _background(rng: np.random.Generator, h: int, w: int, clutter: int,
-                saturation: tuple[float, float] = (60, 255)) -> np.ndarray:
-    """A large textured world [h,w,3] with unlabelled static clutter shapes pasted in."""
-    world = make_texture(rng, h, w, scale=rng.uniform(0.15, 0.4) * min(h, w), saturation=saturation)
+def _background(rng: np.random.Generator, h: int, w: int, clutter: int, look: Look) -> np.ndarray:
+    """A large textured world [h,w,3] of the look with unlabelled static clutter shapes pasted in."""
+    saturation, kinds = look.background_saturation, look.background_textures
+    world = make_texture(rng, h, w, scale=rng.uniform(0.15, 0.4) * min(h, w), saturation=saturation, kinds=kinds)
     world = world.astype(np.float32)
     for _ in range(clutter):
         size = int(rng.uniform(0.1, 0.3) * min(h, w)) | 1
         y, x = int(rng.integers(0, h - size)), int(rng.integers(0, w - size))
         alpha = cv2.GaussianBlur(make_shape(rng, size), (0, 0), 1.5)[..., None]
-        patch = make_texture(rng, size, size, scale=size / 3, saturation=saturation).astype(np.float32)
+        patch = make_texture(rng, size, size, scale=size / 3, saturation=saturation, kinds=kinds).astype(np.float32)
         world[y:y + size, x:x + size] = world[y:y + size, x:x + size] * (1 - alpha) + patch * alpha
     return world.astype(np.uint8)
 
 
 def render_video(rng: np.random.Generator, frames: int, height: int, width: int, num_objects: int,
                  motion: float = 1.0, start_inside: bool = True, clutter: tuple[int, int] = (2, 6),
-                 salient: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Render one video: uint8 RGB [T,H,W,3] and labels [T,H,W] (0 = background, 1..K in depth order).
+                 look: str = 'shared') -> tuple[np.ndarray, np.ndarray]:
+    """Render one video: uint8 RGB [T,H,W,3] and labels [T,H,W] (0 = background and distractors, 1..K objects).
 
-    start_inside=False lets objects start anywhere near the view (some enter later or leave).
-    clutter: how many unlabelled shapes the background gets (min, max); salient: the SALIENT_SATURATION look.
+    Objects and the look's distractors are stacked in a random depth order. start_inside=False lets objects
+    start anywhere near the view (some enter later or leave). clutter: how many static unlabelled shapes the
+    background gets (min, max); look: a key of LOOKS.
     """
-    object_sat, background_sat = SALIENT_SATURATION if salient else DEFAULT_SATURATION
+    style = LOOKS[look]
     margin = int(0.35 * max(height, width))
     world = _background(rng, height + 2 * margin, width + 2 * margin,
-                        clutter=int(rng.integers(clutter[0], clutter[1] + 1)), saturation=background_sat)
+                        clutter=int(rng.integers(clutter[0], clutter[1] + 1)), look=style)
     cams = _camera(rng, frames, height, width, margin, motion)
     spread = 0.35 if start_inside else 0.7
+    ids = list(range(1, num_objects + 1)) + [0] * int(rng.integers(style.distractors[0], style.distractors[1] + 1))
     sprites = []
-    for _ in range(num_objects):
-        start = np.array([margin + width * (0.5 + rng.uniform(-spread, spread)),
-                          margin + height * (0.5 + rng.uniform(-spread, spread))])
-        sprites.append(_make_sprite(rng, frames, height, width, start, motion, object_sat))
+    for label in rng.permutation(ids):  # random depth order
+        s = spread if label else 0.45  # distractors roam the whole view
+        start = np.array([margin + width * (0.5 + rng.uniform(-s, s)), margin + height * (0.5 + rng.uniform(-s, s))])
+        sprites.append((int(label), _make_sprite(rng, frames, height, width, start, motion, style)))
     gain = 1 + 0.12 * np.sin(rng.uniform(0.05, 0.2) * np.arange(frames) + rng.uniform(0, 6))  # lighting drift
     video = np.empty((frames, height, width, 3), np.uint8)
     labels = np.zeros((frames, height, width), np.uint8)
     for i in range(frames):
         img = cv2.warpAffine(world, cams[i][:2], (width, height), flags=cv2.INTER_LINEAR,
                              borderMode=cv2.BORDER_REFLECT).astype(np.float32)
-        for k, sprite in enumerate(sprites, start=1):
+        for label, sprite in sprites:
             tex, shp = _deformed(sprite, i)
             m = (cams[i] @ sprite.poses[i])[:2]
             tex = cv2.warpAffine(tex, m, (width, height), flags=cv2.INTER_LINEAR).astype(np.float32)
             alpha = cv2.warpAffine(shp, m, (width, height), flags=cv2.INTER_LINEAR)
             img = img * (1 - alpha[..., None]) + tex * alpha[..., None]
-            labels[i][alpha > 0.5] = k
+            labels[i][alpha > 0.5] = label
         video[i] = np.clip(img * gain[i], 0, 255).astype(np.uint8)
     return video, labels
 
 
 def render_static(rng: np.random.Generator, height: int, width: int, clutter: tuple[int, int] = (2, 6),
-                  salient: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """One salient-object image: uint8 RGB [H,W,3] and binary mask [H,W] (1 = object, unlabelled clutter around)."""
-    for _ in range(20):  # the object may fall mostly outside the view: redraw
-        video, labels = render_video(rng, 1, height, width, num_objects=1, motion=0.0, clutter=clutter,
-                                     salient=salient)
+                  look: str = 'shared') -> tuple[np.ndarray, np.ndarray]:
+    """One image with one annotated object: uint8 RGB [H,W,3] and binary mask [H,W] (1 = object; unlabelled
+    clutter and distractors around)."""
+    for _ in range(20):  # the object may fall mostly outside the view or behind a distractor: redraw
+        video, labels = render_video(rng, 1, height, width, num_objects=1, motion=0.0, clutter=clutter, look=look)
         if (labels[0] > 0).mean() >= 0.02:
             break
     return video[0], (labels[0] > 0).astype(np.uint8)
@@ -364,7 +403,7 @@ def _render_with_retries(rng: np.random.Generator, cfg: SyntheticConfig, frames:
     min_area = max(30, int(0.004 * cfg.height * cfg.width))
     for _ in range(20):
         video, labels = render_video(rng, frames, cfg.height, cfg.width, num_objects, cfg.motion,
-                                     start_inside=require_all_at_start, clutter=cfg.clutter, salient=cfg.salient)
+                                     start_inside=require_all_at_start, clutter=cfg.clutter, look=cfg.look)
         first = [(labels[0] == k).sum() for k in range(1, num_objects + 1)]
         if (min(first) if require_all_at_start else max(first)) >= min_area:
             return video, labels
@@ -374,7 +413,7 @@ def _render_with_retries(rng: np.random.Generator, cfg: SyntheticConfig, frames:
 
 def write_static_item(cfg: SyntheticConfig, root: Path, index: int) -> None:
     """static/<index>.jpg + <index>.png ('L', 0/255)."""
-    image, mask = render_static(_rng(cfg, STATIC_SET, index), cfg.height, cfg.width, cfg.clutter, cfg.salient)
+    image, mask = render_static(_rng(cfg, STATIC_SET, index), cfg.height, cfg.width, cfg.clutter, cfg.look)
     _save_jpg(root / f'{index:05d}.jpg', image)
     atomic_write(root / f'{index:05d}.png', lambda f: Image.fromarray(mask * 255).save(f, format='PNG'))
 

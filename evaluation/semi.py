@@ -145,6 +145,15 @@ def run_propagation(prop_net: torch.nn.Module, data: SemiDataset, out: Path, dev
     return stats
 
 
+def copy_first_mask(davis: Path, out: Path, split: str = 'val') -> Path:
+    """The copy-first-mask baseline: every frame of every sequence gets its first frame's annotation; returns out."""
+    for seq in DAVISTestDataset(davis, split=split):
+        first = seq.labels(0)
+        for path in seq.frame_paths:
+            write_labels(out / seq.name / f'{path.stem}.png', first, seq.palette)
+    return out
+
+
 def zip_submission(data: SemiDataset, out: Path) -> Path:
     """submission.zip of the mask folders, laid out as the evaluation servers expect."""
     staging = out / '.submission'

@@ -62,33 +62,36 @@ class Bottleneck(nn.Module):
 
 # name -> (block, blocks per stage)
 ARCHS: dict[str, tuple[type[nn.Module], tuple[int, int, int, int]]] = {
+    'resnet10': (BasicBlock, (1, 1, 1, 1)),  # not a torchvision model: the tiny CPU propagation variant
     'resnet18': (BasicBlock, (2, 2, 2, 2)),
     'resnet34': (BasicBlock, (3, 4, 6, 3)),
     'resnet50': (Bottleneck, (3, 4, 6, 3)),
 }
 
 
-def stage_channels(arch: str) -> tuple[int, int, int, int]:
-    """Output channels of layer1..layer4 for an architecture name."""
+def stage_channels(arch: str, base_width: int = 64) -> tuple[int, int, int, int]:
+    """Output channels of layer1..layer4 for an architecture name (base_width: channels of the stem, 64 in
+    every torchvision ResNet; smaller values give narrower trunks)."""
     block, _ = ARCHS[arch]
-    return tuple(w * block.expansion for w in (64, 128, 256, 512))  # type: ignore[return-value]
+    return tuple(base_width * m * block.expansion for m in (1, 2, 4, 8))  # type: ignore[return-value]
 
 
-def make_stem(in_channels: int, bias: bool = False) -> tuple[nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d]:
-    """conv1 7x7/2 -> bn1 -> relu -> maxpool 3x3/2: stride 4, 64 channels."""
-    return (nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=bias), nn.BatchNorm2d(64),
+def make_stem(in_channels: int, bias: bool = False,
+              base_width: int = 64) -> tuple[nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d]:
+    """conv1 7x7/2 -> bn1 -> relu -> maxpool 3x3/2: stride 4, base_width channels."""
+    return (nn.Conv2d(in_channels, base_width, 7, stride=2, padding=3, bias=bias), nn.BatchNorm2d(base_width),
             nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2, padding=1))
 
 
 def make_layer(arch: str, stage: int, stride: int = 2, dilate: bool = False, bias: bool = False,
-               dilation: int = 1) -> tuple[nn.Sequential, int]:
+               dilation: int = 1, base_width: int = 64) -> tuple[nn.Sequential, int]:
     """Stage `stage` (1-based) of `arch`; with dilate the stride becomes dilation (torchvision semantics).
 
     Returns the layer and the dilation to pass to the next stage.
     """
     block, counts = ARCHS[arch]
-    width = 64 * 2 ** (stage - 1)
-    cin = 64 if stage == 1 else 64 * 2 ** (stage - 2) * block.expansion
+    width = base_width * 2 ** (stage - 1)
+    cin = base_width if stage == 1 else base_width * 2 ** (stage - 2) * block.expansion
     previous_dilation = dilation
     if dilate:
         dilation *= stride

@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dataset.synthetic import SyntheticConfig, generate  # noqa: E402
+from dataset.synthetic import LOOKS, SyntheticConfig, generate  # noqa: E402
 from util.cli import run_main  # noqa: E402
 from util.files import require_writable_dir  # noqa: E402
 
@@ -29,7 +29,9 @@ HELP = {
     'max_objects': 'most annotated objects per video',
     'motion': 'motion strength (object paths, spin, scaling, deformation, camera); 0 = still',
     'clutter': 'unlabelled object-like shapes per background, MIN,MAX',
-    'salient': "objects in saturated colours on desaturated backgrounds (the quickstart's look)",
+    'look': 'shared: objects, distractors and background from one appearance distribution (only the first-frame '
+            'mask tells the objects); salient: saturated objects on desaturated backgrounds; cells: the held-out '
+            'look (other textures, small objects)',
     'workers': 'worker processes (1 = in this process)',
 }
 
@@ -49,11 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = SyntheticConfig()
     for f in fields(SyntheticConfig):
         flag, default = f'--{f.name.replace("_", "-")}', getattr(defaults, f.name)
-        if isinstance(default, bool):
-            parser.add_argument(flag, action='store_true', help=HELP[f.name])
+        if f.name == 'look':
+            parser.add_argument(flag, choices=sorted(LOOKS), default=default, help=HELP[f.name])
         else:
             kind = int_pair if isinstance(default, tuple) else type(default)
             parser.add_argument(flag, type=kind, default=default, help=HELP[f.name])
+    parser.add_argument('--salient', dest='look', action='store_const', const='salient', help='same as --look salient')
     return parser
 
 

@@ -11,11 +11,16 @@ def test_fast_quickstart_trains_evaluates_and_reports_everything(tmp_path, capsy
     out = tmp_path / 'qs'
     result = quickstart.main(['--fast', '--output', str(out)])
     printed = capsys.readouterr().out
-    assert set(result['semi J&F']) == {'copy first-frame mask', 'untrained propagation', 'trained propagation'}
-    assert all(0 <= v <= 1 for v in result['semi J&F'].values())
+    assert set(result['semi J&F']) == set(result['id swap']) == {'default look', 'unseen look'}
+    for rows in result['semi J&F'].values():
+        assert set(rows) == {'copy first-frame mask', 'untrained propagation', 'trained propagation'}
+        assert all(0 <= v <= 1 for v in rows.values())
+    assert all(s['sequences'] == 2 and s['ratio'] >= 0 for s in result['id swap'].values())
+    assert len(result['targets']) == 4 and all(isinstance(t['met'], bool) for t in result['targets'].values())
     for metrics in result['interactive'].values():
-        assert set(metrics) == {'AUC-J&F', 'J&F@60s', 'R-AUC-J&F'}
-    assert 'Semi-supervised, held-out synthetic DAVIS val' in printed and 'R-AUC-J&F' in printed
+        assert set(metrics) == {'AUC-J&F', 'J&F@60s', 'R-AUC-J&F', 'J&F per round'}
+    assert 'held-out synthetic DAVIS val' in printed and 'R-AUC-J&F' in printed and 'id-swap ratio' in printed
+    assert 'estimate 3 min' in printed
     assert all(Path(p).stat().st_size > 0 for p in result['plots'] + [result['overlay']])
     assert json.loads((out / 'quickstart.json').read_text())['semi J&F'] == result['semi J&F']
     with pytest.raises(SystemExit, match='not empty'):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dataset.synthetic import SyntheticConfig, generate, object_strokes, render_video
+from dataset.synthetic import LOOKS, SyntheticConfig, generate, object_strokes, render_video
 from util.palette import DAVIS_PALETTE, read_labels, read_palette
 
 TINY = dict(height=64, width=96, static_images=2, vos_videos=2, vos_frames=4, davis_train=1, davis_val=2,
@@ -107,16 +107,38 @@ def _saturation(video: np.ndarray) -> np.ndarray:
     return np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2HSV)[..., 1] for f in video]).astype(np.float32)
 
 
-def test_salient_look_separates_objects_by_saturation_with_the_same_shapes_and_motion():
-    default = render_video(np.random.default_rng(7), 6, 96, 160, num_objects=2)
-    salient = render_video(np.random.default_rng(7), 6, 96, 160, num_objects=2, salient=True)
-    assert np.array_equal(default[1], salient[1])  # same objects, paths and occlusions: the same baseline
-    labels, sat = salient[1], _saturation(salient[0])
+def _inside_outside(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels well inside the labelled objects and well outside them, [T,H,W] bool each."""
     inner = np.stack([cv2.erode((lab > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0 for lab in labels])
     outer = np.stack([cv2.dilate((lab > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) == 0 for lab in labels])
+    return inner, outer
+
+
+def test_salient_look_separates_objects_by_saturation_and_the_default_look_does_not():
+    salient = render_video(np.random.default_rng(7), 6, 96, 160, num_objects=2, look='salient')
+    inner, outer = _inside_outside(salient[1])
+    sat = _saturation(salient[0])
     assert sat[inner].mean() > 2.5 * sat[outer].mean()
-    default_sat = _saturation(default[0])
-    assert default_sat[inner].mean() < 2 * default_sat[outer].mean()  # the default look does not separate them
+    ratios = []
+    for seed in range(6):  # the default look draws objects, distractors and background from one distribution
+        video, labels = render_video(np.random.default_rng(seed), 2, 96, 160, num_objects=2)
+        inner, outer = _inside_outside(labels)
+        ratios.append(_saturation(video)[inner].mean() / _saturation(video)[outer].mean())
+    assert 0.6 < np.mean(ratios) < 1.6, ratios
+
+
+@pytest.mark.parametrize('look', sorted(LOOKS))
+def test_every_look_renders_its_objects_and_distractors_stay_unlabelled(look):
+    video, labels = render_video(np.random.default_rng(3), 3, 96, 160, num_objects=2, look=look)
+    assert video.shape == (3, 96, 160, 3) and set(np.unique(labels)) <= {0, 1, 2} and labels.max() >= 1
+    bare = render_video(np.random.default_rng(3), 1, 96, 160, num_objects=0, look=look, clutter=(0, 0))
+    assert bare[1].max() == 0  # distractors (when the look has them) are never labelled
+
+
+def test_the_unseen_look_has_smaller_objects_than_the_default_look():
+    areas = {look: np.mean([(render_video(np.random.default_rng(s), 1, 120, 216, 1, look=look)[1] > 0).mean()
+                            for s in range(8)]) for look in ('shared', 'cells')}
+    assert areas['cells'] < 0.5 * areas['shared'], areas
 
 
 def test_clutter_count_is_configurable():
@@ -148,7 +170,7 @@ def test_cli_generates_with_the_given_options(tmp_path):
                   '--clutter', '0,1', '--salient'])
     assert Image.open(roots['static'] / '00000.jpg').size == (64, 48)
     config = json.loads((tmp_path / 'cli' / 'config.json').read_text())
-    assert config['salient'] is True and config['clutter'] == [0, 1]
+    assert config['look'] == 'salient' and config['clutter'] == [0, 1]
     with pytest.raises(SystemExit):
         build_parser().parse_args([str(tmp_path / 'x'), '--clutter', '3'])
     with pytest.raises(SystemExit):  # a config the generator refuses is a usage error, not a traceback
@@ -157,7 +179,7 @@ def test_cli_generates_with_the_given_options(tmp_path):
     help_text = build_parser().format_help()
     for option in ('--seed', '--height', '--width', '--static-images', '--vos-videos', '--vos-frames',
                    '--davis-train', '--davis-val', '--davis-frames', '--davis-scribbles', '--min-objects',
-                   '--max-objects', '--motion', '--clutter', '--salient', '--workers'):
+                   '--max-objects', '--motion', '--clutter', '--look', '--salient', '--workers'):
         assert option in help_text
 
 

@@ -26,7 +26,7 @@ def test_forty_cpu_iterations_of_s2m_on_synthetic_images_learn(tmp_path):
 
 def test_the_quickstart_propagation_recipe_learns_on_salient_synthetic_images(tmp_path):
     roots = generate(tmp_path / 'data', SyntheticConfig(height=120, width=216, static_images=16, vos_videos=0,
-                                                        davis_train=0, davis_val=0, salient=True))
+                                                        davis_train=0, davis_val=0, look='salient'))
     train_prop.main(['--config', str(CONFIG_DIR / 'prop_static_cpu.yaml'), '--static_root', str(roots['static']),
                      '-i', '50', '--device', 'cpu', '--save_dir', str(tmp_path / 'saves'),
                      '--set', 'log.report_interval=10', '--set', 'log.image_interval=50'])

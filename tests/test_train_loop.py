@@ -50,17 +50,17 @@ def test_propagation_trains_with_frozen_bn_statistics_but_trainable_bn_affine(tm
     train_prop.main(tiny_args('prop_bl30k_cpu.yaml', 'videos', tmp_path, iterations=2,
                               extra=('--set', 'train.frozen_bn=true')))
     sd = torch.load(run_dir(tmp_path) / 'prop_bl30k_cpu_2.pth', weights_only=True)['network']
-    assert torch.equal(sd['rgb_encoder.bn1.running_mean'], torch.zeros(64))
-    assert torch.equal(sd['rgb_encoder.bn1.running_var'], torch.ones(64))
+    assert torch.equal(sd['rgb_encoder.bn1.running_mean'], torch.zeros_like(sd['rgb_encoder.bn1.running_mean']))
+    assert torch.equal(sd['rgb_encoder.bn1.running_var'], torch.ones_like(sd['rgb_encoder.bn1.running_var']))
     assert int(sd['mask_rgb_encoder.bn1.num_batches_tracked']) == 0
-    assert not torch.equal(sd['rgb_encoder.bn1.weight'], torch.ones(64))
+    assert not torch.equal(sd['rgb_encoder.bn1.weight'], torch.ones_like(sd['rgb_encoder.bn1.weight']))
 
 
 def test_from_scratch_cpu_recipe_trains_propagation_bn_statistics(tmp_path):
     train_prop.main(tiny_args('prop_bl30k_cpu.yaml', 'videos', tmp_path, iterations=2))
     sd = torch.load(run_dir(tmp_path) / 'prop_bl30k_cpu_2.pth', weights_only=True)['network']
     assert int(sd['mask_rgb_encoder.bn1.num_batches_tracked']) == 4  # frames 0 and 1 memorised per iteration
-    assert not torch.equal(sd['rgb_encoder.bn1.running_mean'], torch.zeros(64))
+    assert not torch.equal(sd['rgb_encoder.bn1.running_mean'], torch.zeros_like(sd['rgb_encoder.bn1.running_mean']))
 
 
 def test_s2m_trains_its_batch_norm_statistics(tmp_path):

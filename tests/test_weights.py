@@ -6,7 +6,8 @@ import torch
 import torchvision
 
 from model.propagation import PropagationNetwork
-from util.weights import CheckpointError, init_propagation_from_imagenet, load_network, load_weights
+from util.weights import CheckpointError, init_propagation_from_imagenet, load_network, load_weights, \
+    mirror_query_encoder
 
 
 def small_net(**kw):
@@ -109,3 +110,18 @@ def test_load_network_builds_the_faithful_network_from_an_official_file(tmp_path
         load_network('propagation', tmp_path / 'fusion.pth')
     with pytest.raises(ValueError, match='unknown network kind'):
         load_network('s3m', tmp_path / 'fusion.pth')
+
+
+def test_mirrored_memory_side_gives_the_query_keys_for_an_empty_mask():
+    torch.manual_seed(0)
+    net = PropagationNetwork(arch='resnet10', encoder_width=16, key_dim=8, value_dim=16, decoder_dims=(16, 8, 8)).eval()
+    image = torch.randn(1, 3, 64, 64)
+    empty = torch.zeros(1, 1, 64, 64)
+    before = net.kv_q_f16.key_proj.weight.clone()
+    mirror_query_encoder(net, key_gain=3.0)
+    assert torch.allclose(net.kv_q_f16.key_proj.weight, 3 * before)
+    memory_key, _ = net.memorize(image, empty)  # [1, Ck, 1, 4, 4]
+    query_key = net.get_query_values(image)[3]
+    assert torch.allclose(memory_key[:, :, 0], query_key, atol=1e-5)  # the memory read starts as a similarity
+    mask = (torch.rand(1, 1, 64, 64) > 0.5).float()
+    assert not torch.allclose(net.memorize(image, mask)[1], net.memorize(image, empty)[1])  # values see the mask

@@ -174,10 +174,14 @@ def run(trainer: str, argv: list[str] | None = None) -> dict[str, float]:
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
     cfg, args = resolve_config(trainer, argv)
     env = init_distributed(cfg['train']['device'])
+    threads = torch.get_num_threads()
     try:
         torch.backends.cudnn.benchmark = bool(cfg['train']['benchmark'])
+        if cfg['train'].get('threads'):  # CPU recipes: leave the other core to the data worker
+            torch.set_num_threads(cfg['train']['threads'])
         seed_everything(cfg['train']['seed'])
         task = BUILDERS[trainer](cfg, env)
         return Trainer(task, cfg, env, resume=args.resume).run(stop_at=args.stop_at)
     finally:
+        torch.set_num_threads(threads)  # callers in the same process (the quickstart) get their threads back
         shutdown_distributed()

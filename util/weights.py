@@ -159,6 +159,27 @@ def init_propagation_from_imagenet(net: nn.Module, path: str | Path) -> None:
     log.info('ImageNet init from %s: %d memory-encoder and %d query-encoder tensors', path, n_mem, n_query)
 
 
+def mirror_query_encoder(net: nn.Module, key_gain: float = 1.0) -> None:
+    """Start the memory side of a propagation network as a copy of its query side: the memory encoder gets the
+    query encoder's weights (its mask channels an orthogonal init, its conv biases zero) and the memory key
+    projection the query key projection's.
+
+    For training from scratch: then, as after ImageNet init of both encoders, query and memory keys of the same
+    content agree and the memory read starts as a feature similarity instead of a random bilinear form, under which
+    no memory value is read more than another and learning through memory barely starts. key_gain scales both
+    key projections, sharpening that first read (a gain of 3 puts most of the weight on the most similar position).
+    """
+    query = {k: v.detach().clone() for k, v in net.rgb_encoder.state_dict().items()}
+    for m in net.mask_rgb_encoder.modules():
+        if isinstance(m, nn.Conv2d) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+    imagenet_resnet_to_encoder(query, net.mask_rgb_encoder, rename={'res2': 'layer1'})
+    with torch.no_grad():
+        net.kv_q_f16.key_proj.weight.mul_(key_gain)
+        net.kv_q_f16.key_proj.bias.mul_(key_gain)
+    net.kv_m_f16.key_proj.load_state_dict(net.kv_q_f16.key_proj.state_dict())
+
+
 NETWORKS = {'propagation': ('model.propagation', 'PropagationNetwork'),
             'fusion': ('model.fusion', 'FusionNet'),
             's2m': ('model.s2m', 'S2M'),

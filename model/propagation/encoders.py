@@ -13,13 +13,13 @@ class MaskRGBEncoder(nn.Module):
     ResNet truncated after layer3; every conv has a bias (as in the official weights).
     """
 
-    def __init__(self, arch: str = 'resnet50', single_object: bool = False):
+    def __init__(self, arch: str = 'resnet50', single_object: bool = False, base_width: int = 64):
         super().__init__()
         self.single_object = single_object
-        self.conv1, self.bn1, self.relu, self.maxpool = make_stem(4 if single_object else 5, bias=True)
-        self.layer1, _ = make_layer(arch, 1, stride=1, bias=True)
-        self.layer2, _ = make_layer(arch, 2, bias=True)
-        self.layer3, _ = make_layer(arch, 3, bias=True)
+        self.conv1, self.bn1, self.relu, self.maxpool = make_stem(4 if single_object else 5, True, base_width)
+        self.layer1, _ = make_layer(arch, 1, stride=1, bias=True, base_width=base_width)
+        self.layer2, _ = make_layer(arch, 2, bias=True, base_width=base_width)
+        self.layer3, _ = make_layer(arch, 3, bias=True, base_width=base_width)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor, others: torch.Tensor | None = None) -> torch.Tensor:
         x = torch.cat([image, mask] if self.single_object else [image, mask, others], dim=1)
@@ -30,12 +30,12 @@ class MaskRGBEncoder(nn.Module):
 class RGBEncoder(nn.Module):
     """Query encoder: image -> (f16, f8, f4). Its first stage is named `res2` in the official weights."""
 
-    def __init__(self, arch: str = 'resnet50'):
+    def __init__(self, arch: str = 'resnet50', base_width: int = 64):
         super().__init__()
-        self.conv1, self.bn1, self.relu, self.maxpool = make_stem(3)
-        self.res2, _ = make_layer(arch, 1, stride=1)
-        self.layer2, _ = make_layer(arch, 2)
-        self.layer3, _ = make_layer(arch, 3)
+        self.conv1, self.bn1, self.relu, self.maxpool = make_stem(3, base_width=base_width)
+        self.res2, _ = make_layer(arch, 1, stride=1, base_width=base_width)
+        self.layer2, _ = make_layer(arch, 2, base_width=base_width)
+        self.layer3, _ = make_layer(arch, 3, base_width=base_width)
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x = self.maxpool(self.relu(self.bn1(self.conv1(image))))
@@ -57,7 +57,7 @@ class KeyValue(nn.Module):
         return self.key_proj(x), self.val_proj(x)
 
 
-def encoder_channels(arch: str) -> tuple[int, int, int]:
+def encoder_channels(arch: str, base_width: int = 64) -> tuple[int, int, int]:
     """(f16, f8, f4) channel counts of an encoder trunk."""
-    c4, c8, c16, _ = stage_channels(arch)
+    c4, c8, c16, _ = stage_channels(arch, base_width)
     return c16, c8, c4

@@ -16,16 +16,18 @@ class PropagationNetwork(nn.Module):
     """Memory encoder, query encoder, key/value projections, memory read and decoder.
 
     The defaults build the faithful network whose state dict equals the official `propagation_model.pth`.
-    `arch`, `key_dim`, `value_dim` and `decoder_dims` give lighter variants for CPU experiments.
+    `arch`, `encoder_width` (stem channels of both encoders), `key_dim`, `value_dim` and `decoder_dims` give
+    lighter variants for CPU experiments.
     `single_object=True` is the 4-channel memory encoder of training stage 0.
     """
 
     def __init__(self, top_k: int | None = 50, arch: str = 'resnet50', key_dim: int = 128, value_dim: int = 512,
-                 decoder_dims: tuple[int, int, int] = (512, 256, 256), single_object: bool = False):
+                 decoder_dims: tuple[int, int, int] = (512, 256, 256), single_object: bool = False,
+                 encoder_width: int = 64):
         super().__init__()
-        c16, c8, c4 = encoder_channels(arch)
-        self.mask_rgb_encoder = MaskRGBEncoder(arch, single_object)
-        self.rgb_encoder = RGBEncoder(arch)
+        c16, c8, c4 = encoder_channels(arch, encoder_width)
+        self.mask_rgb_encoder = MaskRGBEncoder(arch, single_object, encoder_width)
+        self.rgb_encoder = RGBEncoder(arch, encoder_width)
         self.kv_m_f16 = KeyValue(c16, key_dim, value_dim)
         self.kv_q_f16 = KeyValue(c16, key_dim, value_dim)
         self.memory = MemoryReader(top_k)

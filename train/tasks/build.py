@@ -9,7 +9,7 @@ from train.data import build_dataset, max_skip_setter
 from train.distributed import DistEnv
 from train.loop import Task
 from util.config import ConfigError
-from util.weights import init_propagation_from_imagenet, load_network, load_weights
+from util.weights import init_propagation_from_imagenet, load_network, load_weights, mirror_query_encoder
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,8 @@ def build_propagation(cfg: dict, env: DistEnv) -> Task:
     module = PropagationTraining(cfg['model'], **loss_schedule(cfg), frozen_bn=cfg['train']['frozen_bn'])
     if cfg['init']['imagenet']:
         init_propagation_from_imagenet(module.network, cfg['init']['imagenet'])
+    if cfg['init'].get('mirror_key_gain'):  # from scratch: the memory side starts as a copy of the query side
+        mirror_query_encoder(module.network, cfg['init']['mirror_key_gain'])
     if cfg['init']['load_network']:
         load_weights(module.network, cfg['init']['load_network'])  # stage 0 -> 1 grows the 'others' channel
     return Task(module, dataset, max_skip_setter(dataset))
