@@ -63,7 +63,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.separation = args.separation or DEFAULT_SEPARATION[args.dataset]
     for name in ('separation', 'range', 'mem_freq'):
         if getattr(args, name) < 1:
-            p.error(f'--{name} must be >= 1, got {getattr(args, name)}')
+            p.error(f'--{name.replace("_", "-")} must be >= 1, got {getattr(args, name)}')
     return args
 
 

@@ -29,8 +29,9 @@ def check_roots(data_cfg: dict) -> None:
     for key in keys:
         path = Path(data_cfg[key])
         if not path.is_dir():
-            raise FileNotFoundError(f'--{key} {path} is not a folder (resolved: {path.resolve()}). Download or '
-                                    f'generate the data there, or pass --{key} <folder> (data.{key}).')
+            flag = '--' + key.replace('_', '-')
+            raise FileNotFoundError(f'{flag} {path} is not a folder (resolved: {path.resolve()}). Download or '
+                                    f'generate the data there, or pass {flag} <folder> (data.{key}).')
 
 
 def davis_trainval(root: str | Path) -> Path:
