@@ -84,7 +84,7 @@ def quickstart_demo(root: Path, device: str) -> Opened | None:
 def synthetic_demo(device: str, num_objects: int = 2, frames: int = 24, size: tuple[int, int] = (240, 432),
                    seed: int = 0) -> Opened:
     """A generated clip with untrained light networks: the tool works, the masks are poor."""
-    video, _ = render_video(np.random.default_rng(seed), frames, *size, num_objects, salient=True)
+    video, _ = render_video(np.random.default_rng(seed), frames, *size, num_objects, look='salient')
     torch.manual_seed(seed)
     nets = [network_class(kind)(**LIGHT_KWARGS[kind]).eval().to(device) for kind in ('propagation', 'fusion', 's2m')]
     return Opened(Session(video, num_objects, *nets, device=device),
