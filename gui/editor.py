@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -64,7 +64,7 @@ class Edit:
     frame: int
     tool: str
     before: np.ndarray  # uint8 [H, W]
-    rounds: Mapping[int, ClickRound] = field(default_factory=dict)
+    rounds: Mapping[int, ClickRound]
 
 
 def mask_files(folder: str | Path) -> list[Path]:
@@ -170,8 +170,8 @@ class Editor:
     def _ritm_click(self, frame: int, object_id: int, point: np.ndarray, positive: bool, box: Box | None) -> None:
         """Add a click (x, y) to the object's round on the frame and show RITM's answer to the whole round."""
         if box is not None:
-            raise ValueError('RITM clicks work on the whole frame (RITM zooms in by itself): finish local control '
-                             '(Esc) to click, or scribble inside the box')
+            raise ValueError('RITM clicks work on the whole frame, not in local control: finish local control (Esc) '
+                             'to click, or scribble inside the box')
         soft = self._soft_masks(frame)
         x, y = (int(v) for v in point)
         started = self.rounds.get((frame, object_id)) or ClickRound(soft[object_id - 1].clone())

@@ -17,11 +17,9 @@ from gui.app import create_app
 from gui.editor import Editor
 from gui.launch import synthetic_demo
 from inference.interaction.civos import CiVOSInteraction, combine_objects
-from light_models import constructor, save_light_checkpoints, save_ritm_checkpoint
-from model.ritm import HRNetISModel
+from light_models import ritm_clicks, save_light_checkpoints, save_ritm_checkpoint
 from util.palette import write_labels
 from util.tensor_util import one_hot, unpad
-from weightgen import make_state_dict, manifest_entries
 
 ROOT = Path(__file__).resolve().parents[1]
 T, H, W, K = 6, 64, 96, 2
@@ -32,10 +30,7 @@ ZEROS = torch.zeros(K, H, W)
 @pytest.fixture(scope='module')
 def ritm() -> CiVOSInteraction:
     torch.set_num_threads(2)
-    net = HRNetISModel(**constructor('ritm_h18s')).eval()
-    # random weights with RITM's click-map scale (tests/weightgen.py): every click changes the answer
-    net.load_state_dict(make_state_dict(manifest_entries('ritm_h18s'), 0))
-    return CiVOSInteraction.with_network(net, 'NoBRS')
+    return ritm_clicks(seed=0)
 
 
 @pytest.fixture

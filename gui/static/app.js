@@ -366,8 +366,8 @@ async function start() {
   $('click-help').textContent = s.click_model === 'S2M'
     ? 'Clicks go through S2M, as a short scribble. Start the tool with --ritm-model to click through RITM.'
     : `Clicks go through ${s.click_model}: each click re-runs RITM on all clicks of the object on this frame, ` +
-      'until another tool changes that object here, the frame is reset or you propagate. RITM zooms in by itself: ' +
-      'it does not work in local control.';
+      'until another tool changes that object here, the frame is reset or you propagate. RITM clicks work on the ' +
+      'whole frame, not in local control.';
   if (s.banner) { $('banner').textContent = s.banner; $('banner').hidden = false; }
   for (let k = 1; k <= s.num_objects; k++) {
     const b = document.createElement('button');
