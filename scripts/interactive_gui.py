@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(*spellings('--ritm-model'), help="a RITM click model (e.g. coco_lvis_h18s_itermask.pth, CiVOS's): "
                    'clicks then go through RITM instead of S2M')
     p.add_argument(*spellings('--brs-mode'), choices=BRS_MODES, default='NoBRS',
-                   help='RITM predictor (default NoBRS; f-BRS-B, as CiVOS, is slow on a CPU)')
+                   help='RITM predictor (default NoBRS; f-BRS-B, as CiVOS, optimises each answer: slower)')
     p.add_argument('--masks', help='a folder of palette PNGs (one per frame, e.g. an earlier save) to continue from')
     p.add_argument('--output', type=Path, default=Path('output'), help='where "Save" writes NNNNN.png + overlay.mp4')
     p.add_argument('--host', default='127.0.0.1', help='address to listen on (default: this machine only)')
