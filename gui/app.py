@@ -97,8 +97,7 @@ def create_app(editor: Editor, banner: str | None = None, lock: TabLock | None =
                 'interacted': editor.interacted, 'pending': editor.pending, 'revision': editor.revision,
                 'propagating': editor.propagating, 'can_undo': bool(editor.history),
                 'output': str(editor.output) if editor.output else '', 'banner': banner,
-                'last_event': editor.events.last, 'tools': ['scribble', 'click', 'free'] if session.s2m_net else
-                ['free']}
+                'last_event': editor.events.last, 'tools': editor.tools, 'click_model': editor.click_model}
 
     @app.get('/')
     def index() -> FileResponse:

@@ -5,13 +5,20 @@ As in MiVOS's GUI, an interaction only changes the frame it is drawn on (`update
 stacked; "propagate" then hands that frame's labels to the core (propagate both ways + fuse). Unlike the original,
 edits stay tied to their frame: moving to another frame and propagating propagates the edited frame(s), not the
 frame on screen.
+
+Clicks go through S2M, or through RITM when the editor has a CiVOS interaction (`ritm`). RITM clicks follow CiVOS
+(paper §3): an object's clicks on a frame form a round; every click re-runs a fresh RITM predictor on all clicks of
+the round, in order, with the object's soft mask from before the round's first click as the previous mask, and
+the result replaces the object's mask, combined with the other objects' masks as CiVOS does. The round ends when
+another tool changes that object's mask on that frame, when the frame is reset, on propagation (CiVOS starts a
+round from the propagated mask) and on loading masks; undo brings back the rounds an edit ended or extended.
 """
 from __future__ import annotations
 
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,16 +26,19 @@ from typing import Literal
 
 import cv2
 import numpy as np
+import torch
 
 from gui.events import EventLog
 from inference.interaction import Click, ClickInteraction, FreehandInteraction, Interaction, LocalInteraction, \
     PixelStroke, StrokeInteraction
 from inference.interaction.base import check_object_id
 from inference.interaction.canvas import check_in_image
+from inference.interaction.civos import CiVOSInteraction, combine_objects
 from inference.interaction.local import Box, check_roi
 from inference.session import Session
 from util.files import atomic_dir
 from util.palette import DAVIS_PALETTE, read_labels
+from util.tensor_util import label_map, one_hot, unpad
 
 Tool = Literal['scribble', 'click', 'free']
 SAVED_FILE = re.compile(r'\d{5}\.png|overlay\.mp4')  # what a save writes (and may replace)
@@ -39,12 +49,22 @@ class Busy(RuntimeError):
 
 
 @dataclass(frozen=True)
+class ClickRound:
+    """One object's RITM clicks on one frame: its soft mask before the first of them and the clicks in order."""
+
+    previous: torch.Tensor  # float [H, W]
+    clicks: tuple[tuple[bool, int, int], ...] = ()  # (is_positive, y, x)
+
+
+@dataclass(frozen=True)
 class Edit:
-    """One interaction not yet propagated: its frame, tool and the frame's labels before it (for undo)."""
+    """One interaction not yet propagated: its frame, tool, and the frame's labels and click rounds (by object)
+    before it (for undo)."""
 
     frame: int
     tool: str
     before: np.ndarray  # uint8 [H, W]
+    rounds: Mapping[int, ClickRound]
 
 
 def mask_files(folder: str | Path) -> list[Path]:
@@ -73,10 +93,12 @@ class Editor:
     """The annotation state of one video: what is shown, what is pending, and the jobs that change it."""
 
     def __init__(self, session: Session, output: Path | None = None, fps: float = 24.0,
-                 palette: np.ndarray = DAVIS_PALETTE):
-        self.session, self.output, self.fps, self.palette = session, output, fps, palette
+                 palette: np.ndarray = DAVIS_PALETTE, ritm: CiVOSInteraction | None = None):
+        self.session, self.output, self.fps, self.palette, self.ritm = session, output, fps, palette, ritm
         self.num_frames, self.height, self.width = session.frames.shape[:3]
         self.history: list[Edit] = []
+        self.rounds: dict[tuple[int, int], ClickRound] = {}  # (frame, object) -> its RITM clicks so far
+        self.loaded: set[int] = set()  # frames showing loaded masks that no propagation has reached since
         self.events = EventLog()
         self.revision = 0  # bumped on every change of the labels: the page re-fetches masks when it moves
         self.propagating = False
@@ -88,6 +110,18 @@ class Editor:
     def pending(self) -> list[int]:
         """Frames with interactions that are not propagated yet, in the order they were first edited."""
         return list(dict.fromkeys(e.frame for e in self.history))
+
+    @property
+    def click_model(self) -> str:
+        """What resolves clicks: 'S2M' or 'RITM (<BRS mode>)'."""
+        return 'S2M' if self.ritm is None else f'RITM ({self.ritm.make_predictor().brs_mode})'
+
+    @property
+    def tools(self) -> list[str]:
+        """The tools this editor can run (scribbles need S2M, clicks S2M or RITM)."""
+        return [t for t, usable in (('scribble', self.session.s2m_net is not None),
+                                    ('click', self.session.s2m_net is not None or self.ritm is not None),
+                                    ('free', True)) if usable]
 
     @property
     def interacted(self) -> list[int]:
@@ -121,10 +155,44 @@ class Editor:
                 raise ValueError(f'the {tool} lies outside the local-control box ({x0},{y0})-({x1},{y1}): draw '
                                  'inside it, or press Esc to leave local control')
         with self._editing():
-            before = self.labels(frame).copy()
-            self.session.apply(self._interaction(tool, object_id, xy, positive, brush, box, before), frame,
-                               propagate=False)
-            return self._record(Edit(frame, tool, before))
+            before, rounds = self.labels(frame).copy(), self._rounds_on(frame)
+            if tool == 'click' and self.ritm is not None:
+                self._ritm_click(frame, object_id, xy[-1], positive, box)
+            else:
+                self.session.apply(self._interaction(tool, object_id, xy, positive, brush, box, before), frame,
+                                   propagate=False)
+                after = self.labels(frame)
+                for k in rounds:  # another tool changed these objects: their click rounds are over
+                    if ((before == k) != (after == k)).any():
+                        del self.rounds[frame, k]
+            return self._record(Edit(frame, tool, before, rounds))
+
+    def _ritm_click(self, frame: int, object_id: int, point: np.ndarray, positive: bool, box: Box | None) -> None:
+        """Add a click (x, y) to the object's round on the frame and show RITM's answer to the whole round."""
+        if box is not None:
+            raise ValueError('RITM clicks work on the whole frame, not in local control: finish local control (Esc) '
+                             'to click, or scribble inside the box')
+        soft = self._soft_masks(frame)
+        x, y = (int(v) for v in point)
+        started = self.rounds.get((frame, object_id)) or ClickRound(soft[object_id - 1].clone())
+        now = ClickRound(started.previous, (*started.clicks, (positive, y, x)))
+        soft[object_id - 1] = self.ritm.object_prob(self.session.frames[frame], now.clicks, now.previous)
+        labels = label_map(combine_objects(soft[:, None]))[0]
+        self.session.set_mask(labels.cpu().numpy(), frame, propagate=False)
+        self.rounds[frame, object_id] = now
+
+    def _soft_masks(self, frame: int) -> torch.Tensor:
+        """The objects' soft masks on a frame [K, H, W]: the last propagation's probabilities while the frame shows
+        them (CiVOS's previous masks), else (edited or loaded since) the labels shown, as a hard mask."""
+        core = self.session.core
+        prob = unpad(core.prob_frame(frame), core.pad)  # [K+1, 1, H, W]
+        if frame in self.pending or frame in self.loaded:
+            prob = one_hot(self.labels(frame), self.session.num_objects).to(prob.device)
+        return prob[1:, 0].clone()
+
+    def _rounds_on(self, frame: int) -> dict[int, ClickRound]:
+        """The click rounds on a frame, by object."""
+        return {k: r for (f, k), r in self.rounds.items() if f == frame}
 
     def _interaction(self, tool: Tool, object_id: int, xy: np.ndarray, positive: bool, brush: int, box: Box | None,
                      labels: np.ndarray) -> Interaction:
@@ -152,9 +220,11 @@ class Editor:
         """Clear a frame to background (an edit like any other: undo brings the labels back)."""
         self.check_frame(frame)
         with self._editing():
-            before = self.labels(frame).copy()
+            before, rounds = self.labels(frame).copy(), self._rounds_on(frame)
             self.session.set_mask(np.zeros_like(before), frame, propagate=False)
-            return self._record(Edit(frame, 'reset', before))
+            for k in rounds:
+                del self.rounds[frame, k]
+            return self._record(Edit(frame, 'reset', before, rounds))
 
     def undo(self) -> Edit:
         """Take back the last interaction that is not propagated yet."""
@@ -164,6 +234,9 @@ class Editor:
                                  'undone; correct a frame and propagate again)')
             edit = self.history.pop()
             self.session.set_mask(edit.before, edit.frame, propagate=False)
+            for k in self._rounds_on(edit.frame):
+                del self.rounds[edit.frame, k]
+            self.rounds.update({(edit.frame, k): r for k, r in edit.rounds.items()})
             self.revision += 1
             return edit
 
@@ -190,11 +263,15 @@ class Editor:
         passes = len(snapshot)
         try:
             for i, (frame, labels) in enumerate(snapshot.items(), start=1):
-                self.session.on_frame = lambda ti, done, total, i=i, frame=frame: self.events.push(
-                    'progress', frame=ti, done=done, total=total, source=frame, step=i, steps=passes)
+                def reached(ti: int, done: int, total: int, i: int = i, frame: int = frame) -> None:
+                    self.loaded.discard(ti)
+                    self.events.push('progress', frame=ti, done=done, total=total, source=frame, step=i, steps=passes)
+                self.loaded.discard(frame)
+                self.session.on_frame = reached
                 self.session.set_mask(labels, frame)
             with self._mutex:
                 self.history.clear()
+                self.rounds.clear()
                 self.revision += 1
             self.events.push('done', frames=list(snapshot), seconds=round(time.perf_counter() - start, 3),
                              revision=self.revision)
@@ -266,5 +343,7 @@ class Editor:
                                      f'{self.session.num_objects} objects; restart it with --num-objects {lab.max()}')
             for frame, lab in enumerate(labels):
                 self.session.set_mask(lab, frame, propagate=False)
+            self.rounds.clear()
+            self.loaded = set(range(self.num_frames))
             self.revision += 1
             return len(files)

@@ -12,10 +12,11 @@ import torch
 
 from dataset.synthetic import render_video
 from gui.editor import mask_files
+from inference.interaction.civos import CiVOSInteraction
 from inference.session import Session
 from util.palette import read_labels
 from util.video import read_video
-from util.weights import LIGHT_KWARGS, network_class
+from util.weights import LIGHT_KWARGS, CheckpointError, load_network, network_class
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / 'runs' / 'quickstart'
@@ -45,6 +46,18 @@ def missing_weights(paths: dict[str, str | None]) -> str | None:
     lines.append('The official files go to saves/ (propagation_model.pth, fusion.pth, s2m.pth). `make quickstart` '
                  'trains small CPU networks into runs/quickstart; `--demo` opens the tool on them.')
     return '\n'.join(lines)
+
+
+def open_clicker(path: str, brs_mode: str, device: str) -> CiVOSInteraction:
+    """RITM clicks with CiVOS's predictor settings (and `brs_mode`) from a RITM click-model file, with one clear
+    message for a missing or wrong file."""
+    if not Path(path).is_file():
+        raise ValueError(f'--ritm-model {path}: not found. Give a RITM click model as RITM releases them (e.g. '
+                         "coco_lvis_h18s_itermask.pth, CiVOS's), or leave --ritm-model out to click through S2M")
+    try:
+        return CiVOSInteraction.with_network(load_network('ritm', path, device), brs_mode)
+    except CheckpointError as e:
+        raise CheckpointError(f'--ritm-model {e}') from None
 
 
 def mask_objects(folder: str | Path) -> int:

@@ -8,9 +8,10 @@ from pathlib import Path
 import torch
 
 from dataset.synthetic import SyntheticConfig, generate
+from inference.interaction.civos import CiVOSInteraction
 from model.ritm import HRNetISModel
 from util.weights import LIGHT_KWARGS, RITM_CLASS, network_class
-from weightgen import MANIFESTS
+from weightgen import MANIFESTS, make_state_dict, manifest_entries
 
 
 def save_light_checkpoints(folder: Path, seed: int = 0) -> dict[str, Path]:
@@ -46,6 +47,14 @@ def save_ritm_checkpoint(path: Path, seed: int = 0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(ritm_file('ritm_h18s', HRNetISModel(**constructor('ritm_h18s')).state_dict()), path)
     return path
+
+
+def ritm_clicks(seed: int = 0) -> CiVOSInteraction:
+    """NoBRS RITM clicks through the HRNet-18s click model with tests/weightgen.py's random weights, whose click-map
+    scale makes every click change the answer (seed 0's positive clicks also take the pixels around them)."""
+    net = HRNetISModel(**constructor('ritm_h18s')).eval()
+    net.load_state_dict(make_state_dict(manifest_entries('ritm_h18s'), seed))
+    return CiVOSInteraction.with_network(net, 'NoBRS')
 
 
 def tiny_davis(out: Path, scribbles: int = 1, frames: int = 5) -> Path:

@@ -24,12 +24,15 @@ def test_spellings_add_the_underscore_alias_after_each_dashed_long_option():
 
 @pytest.mark.parametrize('module,flag,value', [('scripts.segment_video', 'prop-model', 'p.pth'),
                                                ('eval_semi_davis', 'mem-freq', '3'),
-                                               ('eval_interactive_davis', 'save-mask', None)])
+                                               ('eval_interactive_davis', 'save-mask', None),
+                                               ('scripts.interactive_gui', 'ritm-model', 'r.pth'),
+                                               ('scripts.interactive_gui', 'brs-mode', 'f-BRS-B')])
 def test_entry_points_take_both_spellings(module, flag, value):
     parser = script_parser(module)
     required = {'scripts.segment_video': ['--video', 'v', '--mask', 'm.png', '--prop-model', 'x', '--output', 'o'],
                 'eval_semi_davis': ['--davis', 'd', '--output', 'o'],
-                'eval_interactive_davis': ['--davis', 'd', '--output', 'o']}[module]
+                'eval_interactive_davis': ['--davis', 'd', '--output', 'o'],
+                'scripts.interactive_gui': ['--demo']}[module]
     dest = flag.replace('-', '_')
     results = []
     for spelt in (f'--{flag}', f'--{dest}'):

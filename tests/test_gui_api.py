@@ -67,7 +67,7 @@ def test_state(client):
     s = client.get('/api/state').json()
     assert (s['num_frames'], s['height'], s['width'], s['num_objects']) == (T, H, W, K)
     assert s['colours'][1] == [128, 0, 0] and s['banner'] == 'test banner'
-    assert s['interacted'] == [] and s['pending'] == [] and s['tools'] == ['scribble', 'click', 'free']
+    assert s['interacted'] == [] and s['pending'] == [] and s['tools'] == ['scribble', 'click', 'free'] and s['click_model'] == 'S2M'
 
 
 def test_frame_and_mask_images(client, editor):
@@ -326,10 +326,10 @@ def test_command_line_names_what_is_missing(tmp_path):
     run = lambda *args: subprocess.run([sys.executable, str(root / 'scripts' / 'interactive_gui.py'), *args],
                                        capture_output=True, text=True, timeout=300)
     r = run()
-    assert r.returncode == 1 and 'give --video' in r.stderr and '--demo' in r.stderr
+    assert r.returncode == 2 and 'give --video' in r.stderr and '--demo' in r.stderr
     video = tmp_path / 'frames'
     video.mkdir()
     cv2.imwrite(str(video / '00000.jpg'), np.zeros((32, 48, 3), np.uint8))
     r = run('--video', str(video), '--prop_model', str(tmp_path / 'p.pth'), '--port', '0')
-    assert r.returncode == 1 and 'missing network weights' in r.stderr and 'train_prop.py' in r.stderr
+    assert r.returncode == 2 and 'missing network weights' in r.stderr and 'train_prop.py' in r.stderr
     assert 'Traceback' not in r.stderr

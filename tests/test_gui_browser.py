@@ -1,5 +1,5 @@
 """The annotation tool in a real headless Chromium (Debian's, driven by Playwright): scribble, propagate, save, a click
-round and a local-control round, plus the page's messages for bad input and a second tab.
+round and a local-control round, plus the page's messages for bad input and a second tab, and a RITM click.
 
 Screenshots go to the test's tmp folder. Timings (scribble answer, progress per frame) are printed, not asserted.
 """
@@ -16,6 +16,8 @@ from gui.app import create_app
 from gui.editor import Editor
 from gui.launch import synthetic_demo
 from gui_server import serve
+from inference.interaction.civos import CiVOSInteraction
+from light_models import ritm_clicks
 from util.palette import read_labels
 
 CHROMIUM = Path('/usr/bin/chromium')
@@ -39,9 +41,10 @@ def browser():
             browser.close()
 
 
-def open_tool(tmp_path: Path, frames: int, size: tuple[int, int]):
+def open_tool(tmp_path: Path, frames: int, size: tuple[int, int], ritm: CiVOSInteraction | None = None):
     """A running tool on a generated clip with untrained light networks: (editor, server context)."""
-    editor = Editor(synthetic_demo('cpu', num_objects=2, frames=frames, size=size).session, tmp_path / 'out', fps=8)
+    editor = Editor(synthetic_demo('cpu', num_objects=2, frames=frames, size=size).session, tmp_path / 'out', fps=8,
+                    ritm=ritm)
     return editor, serve(create_app(editor, banner='browser test: untrained light networks'))
 
 
@@ -92,6 +95,7 @@ def run_main_rounds(editor: Editor, url: str, browser, tmp_path: Path) -> None:
     page.goto(url)
     page.wait_for_selector('body[data-ready="1"]', timeout=60_000)
     assert 'untrained light networks' in page.inner_text('#banner')
+    assert 'clicks through S2M' in page.inner_text('#video-info') and page.inner_text('#click-model') == '(S2M)'
     page.keyboard.press('ArrowRight')  # the original's frame stepping shortcut
     page.wait_for_function("document.getElementById('frame-label').textContent.startsWith('1 /')")
     page.keyboard.press('ArrowLeft')
@@ -192,8 +196,8 @@ def run_main_rounds(editor: Editor, url: str, browser, tmp_path: Path) -> None:
     page.close()
 
 
-def test_page_messages_for_bad_requests_and_a_second_tab(browser, tmp_path):
-    editor, server = open_tool(tmp_path, 4, (64, 96))
+def test_page_messages_for_bad_requests_and_a_second_tab_and_a_ritm_click(browser, tmp_path):
+    editor, server = open_tool(tmp_path, 4, (64, 96), ritm_clicks(seed=0))
     with server as url:
         first = browser.new_page()
         first.goto(url)
@@ -220,4 +224,13 @@ def test_page_messages_for_bad_requests_and_a_second_tab(browser, tmp_path):
         assert 'took over editing' in first.inner_text('#lockout')
         assert editor.history == [] and not editor.session.labels.any()
         first.close()
+
+        # a RITM click (the tool started with --ritm-model): the page says so, the click starts a round
+        assert second.inner_text('#click-model') == '(RITM (NoBRS))'
+        second.click('input[name=tool][value=click]')
+        box = second.locator('#ink').bounding_box()
+        second.mouse.click(box['x'] + 20.5 * box['width'] / 96, box['y'] + 50.5 * box['height'] / 64)
+        wait_answers(second, 1)
+        assert editor.rounds[0, 1].clicks == ((True, 50, 20),) and (editor.labels(0) == 1).any()
+        shot(second, tmp_path, 'ritm_click')
         second.close()

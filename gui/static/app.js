@@ -360,7 +360,14 @@ async function start() {
   ui.state = s;
   $('slider').max = s.num_frames - 1;
   $('folder').value = s.output;
-  $('video-info').textContent = `${s.num_frames} frames, ${s.width}x${s.height}, ${s.num_objects} object(s)`;
+  $('video-info').textContent = `${s.num_frames} frames, ${s.width}x${s.height}, ${s.num_objects} object(s), ` +
+    `clicks through ${s.click_model}`;
+  $('click-model').textContent = `(${s.click_model})`;
+  $('click-help').textContent = s.click_model === 'S2M'
+    ? 'Clicks go through S2M, as a short scribble. Start the tool with --ritm-model to click through RITM.'
+    : `Clicks go through ${s.click_model}: each click re-runs RITM on all clicks of the object on this frame, ` +
+      'until another tool changes that object here, the frame is reset or you propagate. RITM clicks work on the ' +
+      'whole frame, not in local control.';
   if (s.banner) { $('banner').textContent = s.banner; $('banner').hidden = false; }
   for (let k = 1; k <= s.num_objects; k++) {
     const b = document.createElement('button');

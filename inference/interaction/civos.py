@@ -9,7 +9,7 @@ propagation.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -57,10 +57,8 @@ class CiVOSInteraction:
         if previous is not None and tuple(previous.shape) != (num_objects, *size):
             raise ValueError(f'previous masks must be [{num_objects},{size[0]},{size[1]}], got {tuple(previous.shape)}')
         device = previous.device if previous is not None else torch.device('cpu')
-        with torch.inference_mode(False):  # f-BRS needs autograd, which the caller's inference mode would forbid
-            previous = None if previous is None else previous.clone()  # an ordinary tensor, not an inference one
-            return torch.stack([self._object_prob(image, positives, negatives, previous, k, size, device)
-                                for k in range(1, num_objects + 1)])
+        return torch.stack([self._object_prob(image, positives, negatives, previous, k, size, device)
+                            for k in range(1, num_objects + 1)])
 
     def _object_prob(self, image: np.ndarray, positives: np.ndarray, negatives: np.ndarray,
                      previous: torch.Tensor | None, k: int, size: tuple[int, int], device: torch.device) -> torch.Tensor:
@@ -69,15 +67,28 @@ class CiVOSInteraction:
         clicks += [(False, y, x) for _, y, x in negatives[negatives[:, 0] == k].tolist()]
         if not clicks:  # nothing said about this object: it keeps its mask
             return previous[k - 1] if previous is not None else torch.zeros(size, device=device)
+        return self.object_prob(image, clicks, None if previous is None else previous[k - 1])
+
+    def object_prob(self, image: np.ndarray, clicks: Sequence[tuple[bool, float, float]],
+                    previous: torch.Tensor | None) -> torch.Tensor:
+        """One object's soft mask [H,W] (float32, on previous's device or the CPU): a fresh predictor on the uint8
+        image [H,W,3], the object's clicks (is_positive, y, x) in the order given, and its soft mask [H,W] (or None)
+        as the previous-mask input."""
         predictor = self.make_predictor()
         predictor.set_input_image(image)
-        if previous is not None:
-            predictor.prev_prediction = previous[k - 1]
-        return torch.as_tensor(predictor.get_prediction(clicks), dtype=torch.float32).to(device)
+        device = previous.device if previous is not None else torch.device('cpu')
+        with torch.inference_mode(False):  # f-BRS needs autograd, which the caller's inference mode would forbid
+            if previous is not None:
+                predictor.prev_prediction = previous.clone()  # an ordinary tensor, not an inference one
+            return torch.as_tensor(predictor.get_prediction(clicks), dtype=torch.float32).to(device)
 
     def apply(self, image: np.ndarray, positives: np.ndarray, negatives: np.ndarray, previous: torch.Tensor | None,
               num_objects: int) -> torch.Tensor:
         """The interaction's K+1 mask [K+1,1,H,W] (background first) for MiVOS's interact."""
-        probs = self.object_probs(image, positives, negatives, previous, num_objects)[:, None]  # [K,1,H,W]
-        merge = aggregate_wbg if num_objects == 1 else aggregate_wbg_vujas
-        return merge(probs, keep_bg=True, hard=True)
+        return combine_objects(self.object_probs(image, positives, negatives, previous, num_objects)[:, None])
+
+
+def combine_objects(probs: torch.Tensor) -> torch.Tensor:
+    """Soft masks of the K objects [K,1,H,W] -> CiVOS's hard K+1 mask [K+1,1,H,W] (background first)."""
+    merge = aggregate_wbg if probs.shape[0] == 1 else aggregate_wbg_vujas
+    return merge(probs, keep_bg=True, hard=True)
