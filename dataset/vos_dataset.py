@@ -21,10 +21,13 @@ from dataset.transforms import im_mean_fill, image_jitter, normalized_rgb, rando
 log = logging.getLogger(__name__)
 
 MAX_TRIALS = 5  # re-draws of frames + augmentation while the first frame shows no usable object
-# BL30K object rules, in pixels of the augmented first frame / the two other frames.
+# BL30K object rules, in pixels of the augmented first frame / the two other frames of the original's 384 px crop;
+# other crop sizes scale them with the crop's area (at 128 px the 384 px counts dropped most objects, so that fewer
+# than one sample in five held the two objects that teach identities, and learning through memory never started).
 BL_MIN_PIXELS = 10 * 10
 BL_LARGE_PIXELS = 30 * 30
 BL_SMALL_ELSEWHERE_PIXELS = 20 * 20
+BL_CROP = 384
 
 
 def sample_frame_indices(length: int, max_skip: int, rng: SampleRng) -> list[int]:
@@ -45,16 +48,19 @@ def sample_frame_indices(length: int, max_skip: int, rng: SampleRng) -> list[int
 
 
 def select_objects(labels: np.ndarray, is_bl: bool) -> list[int]:
-    """Usable object ids of a clip uint8 [3, H, W]: ids of the first frame; BL30K also drops tiny/vanishing ones."""
+    """Usable object ids of a clip uint8 [3, H, W]: ids of the first frame; BL30K also drops tiny/vanishing ones
+    (the pixel rules scaled by the crop's area relative to the original's 384 x 384: identical at 384)."""
     ids = [int(i) for i in np.unique(labels[0]) if i != 0]
     if not is_bl:
         return ids
+    scale = labels.shape[1] * labels.shape[2] / BL_CROP ** 2
     kept = []
     for i in ids:
         area = int((labels[0] == i).sum())
         elsewhere = max(int((labels[1] == i).sum()), int((labels[2] == i).sum()))
         # Small is fine if the object is small everywhere, not if it is really a large one cut off.
-        if area > BL_MIN_PIXELS and (area > BL_LARGE_PIXELS or elsewhere < BL_SMALL_ELSEWHERE_PIXELS):
+        if area > BL_MIN_PIXELS * scale and (area > BL_LARGE_PIXELS * scale
+                                             or elsewhere < BL_SMALL_ELSEWHERE_PIXELS * scale):
             kept.append(i)
     return kept
 

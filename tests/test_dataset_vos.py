@@ -40,15 +40,28 @@ def test_videos_not_longer_than_the_skip_start_with_a_repeated_first_frame_as_th
     assert (forward[:, 0] == 0).all() and (forward[:, 1] == 0).all() and (forward[:, 2] <= 5).all()
 
 
+def bl_rule_clip(side: int) -> np.ndarray:
+    """Objects 1-4 at the BL30K rule's boundaries, drawn in a side x side crop (sizes relative to 384 px)."""
+    f = side / 384
+    labels = np.zeros((3, side, side), np.uint8)
+    box = lambda y, x, n: (slice(round(y * f), round((y + n) * f)), slice(round(x * f), round((x + n) * f)))
+    labels[(0, *box(0, 0, 5))] = 1  # 25 px at 384: too small
+    labels[(0, *box(10, 10, 15))] = 2  # 225 px, small everywhere: kept
+    labels[(0, *box(30, 30, 15))] = 3  # 225 px here but large in frame 1: dropped
+    labels[(1, *box(30, 30, 50))] = 3
+    labels[(0, *box(100, 100, 40))] = 4  # 1600 px: kept
+    return labels
+
+
 def test_bl30k_rules_drop_tiny_objects_and_small_cuts_of_large_objects():
-    labels = np.zeros((3, 100, 100), np.uint8)
-    labels[0, :5, :5] = 1  # 25 px: too small
-    labels[0, 10:25, 10:25] = 2  # 225 px, small everywhere: kept
-    labels[0, 30:45, 30:45] = 3  # 225 px here but large in frame 1: dropped
-    labels[1, 30:80, 30:80] = 3
-    labels[0, 50:90, 50:90] = 4  # 1600 px: kept
+    labels = bl_rule_clip(384)
     assert select_objects(labels, is_bl=True) == [2, 4]
     assert select_objects(labels, is_bl=False) == [1, 2, 3, 4]
+
+
+def test_bl30k_rules_scale_with_the_crop_area():
+    """The 384 px rule on a 128 px crop: the same objects kept (absolute pixel counts would drop object 2)."""
+    assert select_objects(bl_rule_clip(128), is_bl=True) == [2, 4]
 
 
 def test_vos_sample_has_documented_keys_shapes_and_consistent_labels(tmp_path):
