@@ -34,9 +34,14 @@ def sample_frame_indices(length: int, max_skip: int, rng: SampleRng) -> list[int
     """Three frame indices at most ~max_skip apart (docs/mivos.md), in random temporal direction.
 
     Faithful to the original, including its clipping: when length <= max_skip the first two indices coincide.
+    max_skip 0 (not in the original's curricula) is one frame three times, which differ by the per-frame
+    augmentation only: a static-image stage on video frames, where from-scratch training first learns to read
+    its memory.
     """
-    if length < 3 or max_skip < 1:
-        raise ValueError(f'need a video of >= 3 frames and max_skip >= 1, got length {length}, max_skip {max_skip}')
+    if length < 3 or max_skip < 0:
+        raise ValueError(f'need a video of >= 3 frames and max_skip >= 0, got length {length}, max_skip {max_skip}')
+    if max_skip == 0:
+        return [rng.randint(0, length)] * 3
     j = min(length, max_skip)
     f0 = rng.randint(0, length - j + 1)
     f1 = min(f0 + rng.randint(0, j + 1) + 1, length - j, length - 1)
@@ -131,9 +136,13 @@ class VOSDataset(Dataset):
         return videos, frames, skipped
 
     def set_max_skip(self, max_skip: int) -> None:
-        """Set the curriculum's max skip J (the trainer calls this per epoch); frames are at most J // divisor apart."""
-        if max_skip // self.skip_divisor < 1:
-            raise ValueError(f'max_skip {max_skip} // skip_divisor {self.skip_divisor} must be >= 1')
+        """Set the curriculum's max skip J (the trainer calls this per epoch); frames are at most J // divisor apart.
+
+        J = 0 asks for one frame three times (sample_frame_indices); a J that the divisor rounds to 0 is refused.
+        """
+        if max_skip != 0 and max_skip // self.skip_divisor < 1:
+            raise ValueError(f'max_skip {max_skip} // skip_divisor {self.skip_divisor} must be >= 1 (or max_skip 0: '
+                             'one frame three times)')
         self.max_skip = max_skip
 
     @property

@@ -103,6 +103,13 @@ def test_max_skip_setter_applies_the_youtube_divisor_and_rejects_zero_skips(tmp_
     assert ds.effective_skip == 5
     with pytest.raises(ValueError, match='max_skip 4 // skip_divisor 5'):
         ds.set_max_skip(4)
+    ds.set_max_skip(0)
+    assert ds.effective_skip == 0
+
+
+def test_max_skip_zero_samples_one_frame_three_times():
+    draws = _draws(10, 0, draws=200)
+    assert (draws == draws[:, :1]).all() and len(set(draws[:, 0])) == 10
 
 
 def test_stage2_mixture_repeats_davis_five_times_uses_subsets_and_passes_max_skip(tmp_path):
