@@ -54,10 +54,13 @@ class Look:
 
 # shared: objects, moving distractors, background and clutter all come from one appearance distribution, so only
 # the first-frame mask and the memory say which region is which object (the default and the quickstart's training
-# look). salient: saturated objects on desaturated backgrounds, learnable from appearance alone (an object-ness
-# shortcut). cells: a held-out look no recipe trains on: other textures (cells, checks) and small objects.
+# look). shared_large: the same with objects (and distractors) about twice as large, for small frames (the
+# memory-dependence test). salient: saturated objects on desaturated backgrounds, learnable from appearance alone
+# (an object-ness shortcut). cells: a held-out look no recipe trains on: other textures (cells, checks) and small
+# objects.
 LOOKS = {
     'shared': Look((60, 255), (60, 255), TEXTURE_KINDS[:3], TEXTURE_KINDS[:3], (0.3, 0.7), (1, 2)),
+    'shared_large': Look((60, 255), (60, 255), TEXTURE_KINDS[:3], TEXTURE_KINDS[:3], (0.6, 1.0), (1, 2)),
     'salient': Look((170, 255), (0, 45), TEXTURE_KINDS[:3], TEXTURE_KINDS[:3], (0.35, 0.7), (0, 0)),
     'cells': Look((40, 255), (40, 255), TEXTURE_KINDS[3:], TEXTURE_KINDS[3:], (0.15, 0.35), (1, 3)),
 }

@@ -30,8 +30,8 @@ HELP = {
     'motion': 'motion strength (object paths, spin, scaling, deformation, camera); 0 = still',
     'clutter': 'unlabelled object-like shapes per background, MIN,MAX',
     'look': 'shared: objects, distractors and background from one appearance distribution (only the first-frame '
-            'mask tells the objects); salient: saturated objects on desaturated backgrounds; cells: the held-out '
-            'look (other textures, small objects)',
+            'mask tells the objects); shared_large: the same with larger objects; salient: saturated objects on '
+            'desaturated backgrounds; cells: the held-out look (other textures, small objects)',
     'workers': 'worker processes (1 = in this process)',
 }
 
