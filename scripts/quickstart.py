@@ -65,7 +65,7 @@ FULL = Plan(SyntheticConfig(height=120, width=216, static_images=200, vos_videos
                             davis_val=4, davis_frames=16, min_objects=2, max_objects=2),
             SyntheticConfig(seed=1, height=120, width=216, static_images=0, vos_videos=0, davis_train=0, davis_val=4,
                             davis_frames=16, min_objects=2, max_objects=2, look='cells', motion=0.5),
-            prop_static_its=0, prop_video_its=900, s2m_its=100, fusion_its=300, rounds=8, estimate_min=14)
+            prop_static_its=0, prop_video_its=1500, s2m_its=100, fusion_its=300, rounds=8, estimate_min=14)
 # Fusion learns from the propagations of this many training videos: with the 3 DAVIS-layout train videos it learned
 # their objects' looks instead of reading the masks (interactive rounds 6-8 below --fusion linear).
 FUSION_VIDEOS = 12
