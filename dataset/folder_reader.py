@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dataset.sequence import VideoSequence
-from util.video import list_frames
+from util.image_io import list_frames
 
 
 def folder_sequence(frames_dir: str | Path, first_mask: str | Path, name: str | None = None,

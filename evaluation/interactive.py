@@ -48,7 +48,7 @@ from inference.interaction.ritm import BRS_MODES
 from util.files import atomic_write_text
 from util.palette import read_labels, write_labels
 from util.tensor_util import one_hot, unpad
-from util.video import read_video
+from util.image_io import read_video
 from util.weights import load_network
 
 log = logging.getLogger(__name__)

@@ -38,7 +38,7 @@ from inference.backend import Backend  # noqa: E402
 from scripts.fusion_data import propagate_reference, reference_objects  # noqa: E402
 from util.cli import resolve_device, run_main, spellings  # noqa: E402
 from util.files import atomic_dir, require_writable_dir  # noqa: E402
-from util.video import list_frames, read_video  # noqa: E402
+from util.image_io import list_frames, read_video  # noqa: E402
 from util.weights import load_network  # noqa: E402
 
 log = logging.getLogger('generate_fusion_data')

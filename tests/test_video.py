@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from util.video import overlay, read_video, write_video
+from util.image_io import read_video
+from util.video import overlay, write_video
 
 
 def frames(t=5, h=32, w=48):
