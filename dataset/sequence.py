@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from util.image_io import ImageFolder, list_frames
-from util.palette import read_labels, read_palette
+from util.image_io import ImageFolder, list_frames, read_labels, read_palette
 
 log = logging.getLogger(__name__)
 

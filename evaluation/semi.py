@@ -28,9 +28,10 @@ from dataset.youtubevos_reader import YouTubeVOSTestDataset
 from inference.backend import Backend
 from inference.core import InferenceCore
 from model.aggregate import aggregate_wbg
+from util.image_io import read_labels
 from util.memory import PeakMemory
 from util.metrics import frame_scores
-from util.palette import read_labels, write_labels
+from util.palette import write_labels
 from util.tensor_util import one_hot, unpad
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,8 @@ from inference.interaction.canvas import check_in_image
 from inference.interaction.local import Box, check_roi
 from inference.session import Session
 from util.files import atomic_dir
-from util.palette import DAVIS_PALETTE, read_labels
+from util.image_io import read_labels
+from util.palette import DAVIS_PALETTE
 
 Tool = Literal['scribble', 'click', 'free']
 SAVED_FILE = re.compile(r'\d{5}\.png|overlay\.mp4')  # what a save writes (and may replace)

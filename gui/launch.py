@@ -13,8 +13,7 @@ import torch
 from dataset.synthetic import render_video
 from gui.editor import mask_files
 from inference.session import Session
-from util.palette import read_labels
-from util.image_io import read_video
+from util.image_io import read_labels, read_video
 from util.weights import LIGHT_KWARGS, network_class
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from inference.session import Session, present_object_ids  # noqa: E402
 from util.cli import UsageError, resolve_device, run_main, spellings  # noqa: E402
 from util.files import require_writable_dir  # noqa: E402
-from util.image_io import FrameSource, open_frames  # noqa: E402
-from util.palette import DAVIS_PALETTE, VOID, read_labels, read_palette  # noqa: E402
+from util.image_io import FrameSource, open_frames, read_labels, read_palette  # noqa: E402
+from util.palette import DAVIS_PALETTE, VOID  # noqa: E402
 
 log = logging.getLogger('segment_video')
 

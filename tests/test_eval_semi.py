@@ -16,8 +16,8 @@ from inference.core import InferenceCore
 from inference.prob_store import ProbStore
 from light_models import save_light_checkpoints, tiny_davis
 from scripts import segment_video
-from util.image_io import FrameSource
-from util.palette import read_labels, write_labels
+from util.image_io import FrameSource, read_labels
+from util.palette import write_labels
 from util.weights import load_network
 
 

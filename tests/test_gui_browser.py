@@ -16,7 +16,7 @@ from gui.app import create_app
 from gui.editor import Editor
 from gui.launch import synthetic_demo
 from gui_server import serve
-from util.palette import read_labels
+from util.image_io import read_labels
 
 CHROMIUM = Path('/usr/bin/chromium')
 ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
