@@ -92,8 +92,9 @@ def propagate_sequence(prop_net: torch.nn.Module, seq: VideoSequence, device: st
     k = seq.num_objects
     if k == 0:
         raise ValueError(f'sequence {seq.name!r} has no object in its annotation {seq.mask_paths[min(seq.mask_paths)]}')
+    # every frame is encoded as a query once (each pass starts where the previous one stopped): no feature cache
     core = InferenceCore(prop_net, None, seq.video, k, mem_freq=mem_freq, device=device, fusion='none',
-                         backend=backend)
+                         feature_cache_size=0, backend=backend)
     starts = sorted(set(seq.first_appearance.values()))
     for i, f in enumerate(starts):
         labels = core.labels(f).copy() if i else np.zeros(seq.size, np.uint8)

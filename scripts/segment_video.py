@@ -103,8 +103,9 @@ def main(argv: list[str] | None = None) -> Path:
     else:
         scribbles, object_ids = load_scribbles(args.scribbles, frames)
         palette = DAVIS_PALETTE
+    # one interaction propagates to every frame once, so no query feature is read twice: no feature cache
     session = Session.from_checkpoints(frames, object_ids, args.prop_model, args.fusion_model, args.s2m_model,
-                                       device=device, mem_freq=args.mem_freq, progress=True)
+                                       device=device, mem_freq=args.mem_freq, progress=True, feature_cache_size=0)
     log.info('%d frames of %dx%d, objects %s', len(frames), frames.shape[2], frames.shape[1], object_ids)
     if args.mask:
         session.set_mask(labels, frame=args.frame)
