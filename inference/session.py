@@ -71,9 +71,9 @@ class ObjectIds:
                              f'session with the ids of all objects, e.g. Session(video, present_object_ids(mask), ...)')
         return torch.from_numpy(channels)
 
-    def to_labels(self, channels: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Channel map(s) -> the caller's ids (a new array, or written into out, which may be channels itself)."""
-        return np.take(self.to_id, channels, out=out, mode='clip')  # channels are 0..K: no clipping happens
+    def to_labels(self, channels: np.ndarray) -> np.ndarray:
+        """Channel map(s) -> the caller's ids (a new array)."""
+        return self.to_id[channels]
 
 
 def labels_to_mask(labels: np.ndarray | torch.Tensor, num_objects: int | Sequence[int]) -> torch.Tensor:
@@ -200,8 +200,10 @@ class Session:
                 self.on_frame(ti, next(done), total)
         self.core.on_frame = step
         try:
-            labels = self.core.interact(mask, frame)  # the caller's own array: mapped in place
-            return self.ids.to_labels(labels, out=labels)
+            labels = self.core.interact(mask, frame)  # [T,H,W], the caller's own array
+            for frame_labels in labels:  # mapped in place, one frame at a time: no second [T,H,W] array
+                frame_labels[...] = self.ids.to_labels(frame_labels)
+            return labels
         finally:
             self.core.on_frame = None
             bar.close()
