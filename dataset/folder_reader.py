@@ -4,12 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from dataset.sequence import VideoSequence
-from util.video import list_frames
+from util.image_io import list_frames
 
 
 def folder_sequence(frames_dir: str | Path, first_mask: str | Path, name: str | None = None,
                     min_frames: int = 1) -> VideoSequence:
-    """frames_dir/*.jpg|png... in name order + a mask of frame 0 (any format util.palette.read_labels reads)."""
+    """frames_dir/*.jpg|png... in name order + a mask of frame 0 (any format util.image_io.read_labels reads)."""
     frames_dir, first_mask = Path(frames_dir), Path(first_mask)
     if not frames_dir.is_dir():
         raise FileNotFoundError(f'frames folder {frames_dir} does not exist')

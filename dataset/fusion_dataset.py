@@ -18,10 +18,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from dataset.image_io import DatasetError, list_files, read_label_mask, read_probability, read_rgb, require_dir
 from dataset.rng import SampleRng
 from dataset.transforms import image_jitter, normalized_rgb, to_image
 from util.files import is_partial_dir
+from util.image_io import JPEG_SUFFIXES, DatasetError, list_files, read_labels, read_probability, read_rgb, \
+    require_dir
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class FusionDataset(Dataset):
                                f'expected <run>/<video>/<ref>/<object>/<frame>.png{skipped}')
         if incomplete:
             log.warning('fusion data %s: using %d complete video(s)%s', self.fusion_root, len(self.videos), skipped)
-        self.frames = {v: [p.name for p in list_files(require_dir(self.im_root / v, 'video'), ('.jpg', '.jpeg'))]
+        self.frames = {v: [p.name for p in list_files(require_dir(self.im_root / v, 'video'), JPEG_SUFFIXES)]
                        for v in self.videos}
         self.colour = image_jitter(0.1, 0.03, 0.03, 0.01)
 
@@ -142,7 +143,7 @@ class FusionDataset(Dataset):
             raise DatasetError(f'{self._path(run, video, r1, obj, t)} refers to frame {max(t, r2)} but '
                                f'{self.im_root / video} has only {len(names)} frames')
         images = [read_rgb(self.im_root / video / names[f]) for f in (t, r2)]
-        labels = [read_label_mask(self.gt_root / video / Path(names[f]).with_suffix('.png')) for f in (t, r2)]
+        labels = [read_labels(self.gt_root / video / Path(names[f]).with_suffix('.png')) for f in (t, r2)]
         h, w = images[0].shape[:2]
         planes = []  # per object: gt, seg1, seg2, src2_ref, src2_ref_gt (uint8, 0/255 for GT)
         for o in (obj, second):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from dataset.image_io import DatasetError
+from util.image_io import DatasetError
 
 log = logging.getLogger(__name__)
 

@@ -16,13 +16,14 @@ from torch.utils.data import ConcatDataset, Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import InterpolationMode, v2
 
-from dataset.image_io import DatasetError, check_same_size, list_files, read_binary_mask, read_rgb, require_dir
 from dataset.lvis import LvisImage, load_lvis, rasterize
 from dataset.mask_perturbation import perturb_mask, previous_mask
 from dataset.rng import SampleRng
 from dataset.scribble_synthesis import CLICK_RADIUS, synthesize_clicks, synthesize_scribbles
 from dataset.static_dataset import concat_repeated, find_static_pairs, static_mixture_folders
 from dataset.transforms import im_mean_fill, image_jitter, normalized_rgb, to_image
+from util.image_io import IMAGE_SUFFIXES, DatasetError, check_same_size, list_files, read_binary_mask, read_rgb, \
+    require_dir
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class S2MDataset(Dataset):
     def _index_lvis(root: Path) -> tuple[list[LvisImage], Path]:
         """LVIS images having a target instance (area >= 50x50) and an image file in train2017/."""
         image_root = require_dir(root / 'train2017', 'LVIS image')
-        present = {p.name for p in list_files(image_root, ('.jpg', '.jpeg', '.png'))}
+        present = {p.name for p in list_files(image_root, IMAGE_SUFFIXES)}
         images = [im for im in load_lvis(root / 'lvis_v1_train.json')
                   if any(inst.area >= LVIS_MIN_AREA for inst in im.instances)]
         missing = [im.file_name for im in images if im.file_name not in present]

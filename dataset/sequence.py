@@ -7,22 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
-from util.palette import read_labels, read_palette
-from util.video import list_frames, read_image
+from util.image_io import ImageFolder, list_frames, read_labels, read_palette
 
 log = logging.getLogger(__name__)
-
-
-def image_size(path: Path) -> tuple[int, int]:
-    """(H, W) of an image from its header only; clear error for unreadable files."""
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-    except (UnidentifiedImageError, OSError) as e:
-        raise ValueError(f'cannot read image {path}: {e}. Replace or delete the file.') from e
-    return h, w
 
 
 @dataclass
@@ -39,6 +27,7 @@ class VideoSequence:
     mask_paths: dict[int, Path]
     binary: bool = False
     objects_from_all_masks: bool = False
+    video: ImageFolder = field(init=False)           # the frames, read one at a time
     size: tuple[int, int] = field(init=False)        # (H, W), from frame 0
     palette: np.ndarray = field(init=False)          # [256,3] uint8, from the first annotation
     object_ids: list[int] = field(init=False)        # ids present in the annotations (255 = void excluded)
@@ -53,7 +42,8 @@ class VideoSequence:
         if bad:
             raise ValueError(f'sequence {self.name!r}: annotations for frames {bad} beyond its '
                              f'{len(self.frame_paths)} frames ({self.frame_paths[0].parent})')
-        self.size = image_size(self.frame_paths[0])
+        self.video = ImageFolder(self.frame_paths)
+        self.size = self.video.shape[1:3]
         first = min(self.mask_paths)
         self.palette = read_palette(self.mask_paths[first])
         self.first_appearance = {}
@@ -77,12 +67,7 @@ class VideoSequence:
 
     def frame(self, i: int) -> np.ndarray:
         """Frame i as uint8 RGB [H,W,3]."""
-        path = self.frame_paths[i]
-        img = read_image(path)
-        if img.shape[:2] != self.size:
-            raise ValueError(f'frame {path} is {img.shape[1]}x{img.shape[0]} but frame 0 of {self.name!r} is '
-                             f'{self.size[1]}x{self.size[0]}; all frames of a video must share one size')
-        return img
+        return self.video[i]
 
     def labels(self, i: int) -> np.ndarray:
         """Annotation of frame i as uint8 labels [H,W] (0 = background, 255 = void)."""
@@ -99,7 +84,7 @@ class VideoSequence:
 
     def frames(self) -> Iterator[np.ndarray]:
         """All frames in order, one at a time."""
-        return (self.frame(i) for i in range(len(self)))
+        return iter(self.video)
 
 
 class SequenceSet:

@@ -16,13 +16,13 @@ import torch
 from torch.utils.data import ConcatDataset, Dataset
 from torchvision.transforms import InterpolationMode, v2
 
-from dataset.image_io import DatasetError, check_same_size, list_files, read_binary_mask, read_rgb, require_dir
 from dataset.rng import SampleRng
 from dataset.transforms import im_mean_fill, image_jitter, normalized_rgb, random_affine, to_image, to_mask, tps_warp
+from util.image_io import JPEG_SUFFIXES, DatasetError, check_same_size, list_files, read_binary_mask, read_rgb, \
+    require_dir
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = ('.jpg', '.jpeg')
 # Original mixture: concat([fss, DUTS-TR, DUTS-TE, ecssd] + [BIG_small, HRSOD_small] x 5).
 STATIC_MIXTURE = ('fss', 'DUTS-TR', 'DUTS-TE', 'ecssd') + ('BIG_small', 'HRSOD_small') * 5
 
@@ -31,7 +31,7 @@ Pair = tuple[Path, Path]  # (image .jpg, mask .png)
 
 def _pairs_in(folder: Path) -> list[Pair]:
     """Image/mask pairs XXX.jpg + XXX.png of one folder; raise if some image or mask has no partner."""
-    images = {p.stem: p for p in list_files(folder, IMAGE_SUFFIXES)}
+    images = {p.stem: p for p in list_files(folder, JPEG_SUFFIXES)}
     masks = {p.stem: p for p in list_files(folder, ('.png',))}
     lone_images = sorted(images.keys() - masks.keys())
     lone_masks = sorted(masks.keys() - images.keys())
@@ -46,7 +46,7 @@ def _pairs_in(folder: Path) -> list[Pair]:
 def find_static_pairs(root: str | Path) -> list[Pair]:
     """All (image, mask) pairs of a static root, flat layout if the root holds images, else FSS (one level down)."""
     root = require_dir(root, 'static image')
-    if list_files(root, IMAGE_SUFFIXES + ('.png',)):
+    if list_files(root, JPEG_SUFFIXES + ('.png',)):
         pairs = _pairs_in(root)
     else:
         pairs = [pair for sub in sorted(p for p in root.iterdir() if p.is_dir()) for pair in _pairs_in(sub)]
@@ -69,7 +69,7 @@ def static_mixture_folders(static_root: str | Path) -> list[Path]:
             log.warning('static mixture in %s: %d of 6 folders missing (%s), using the rest', root, len(missing),
                         ', '.join(missing))
         return present
-    if list_files(root, IMAGE_SUFFIXES):
+    if list_files(root, JPEG_SUFFIXES):
         return [root]
     subs = sorted(p for p in root.iterdir() if p.is_dir())
     if not subs:

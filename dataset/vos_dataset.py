@@ -14,9 +14,9 @@ import torch
 from torch.utils.data import ConcatDataset, Dataset
 from torchvision.transforms import InterpolationMode, v2
 
-from dataset.image_io import DatasetError, check_same_size, list_files, read_label_mask, read_rgb, require_dir
 from dataset.rng import SampleRng
 from dataset.transforms import im_mean_fill, image_jitter, normalized_rgb, random_affine, to_image, to_mask
+from util.image_io import JPEG_SUFFIXES, DatasetError, check_same_size, list_files, read_labels, read_rgb, require_dir
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class VOSDataset(Dataset):
             names = [n for n in names if n in wanted]
         videos, frames, skipped = [], {}, []
         for name in names:
-            images = [p.name for p in list_files(self.im_root / name, ('.jpg', '.jpeg'))]
+            images = [p.name for p in list_files(self.im_root / name, JPEG_SUFFIXES)]
             if len(images) < 3:
                 skipped.append(name)
                 continue
@@ -157,7 +157,7 @@ class VOSDataset(Dataset):
         rgbs, labels = [], []
         for name in names:
             im_path, gt_path = self.im_root / video / name, self.gt_root / video / Path(name).with_suffix('.png')
-            rgb, label = read_rgb(im_path), read_label_mask(gt_path)
+            rgb, label = read_rgb(im_path), read_labels(gt_path)
             check_same_size(rgb, label, im_path, gt_path)
             if rgbs and rgb.shape != rgbs[0].shape:
                 raise DatasetError(f'frames of {self.im_root / video} differ in size ({im_path}); resize the video')

@@ -9,6 +9,9 @@ import contextlib
 import dataclasses
 import importlib
 import logging
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -20,14 +23,16 @@ from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 from accel import AcceleratedBackend
 from accel.onednn import onednn_available
 from accel.optimize import InferenceNetwork
+from dataset.synthetic import SyntheticConfig, davis_name, generate
 from inference.backend import Backend, ReferenceBackend
 from inference.core import ORIGINAL_FEATURE_CACHE_FRAMES, InferenceCore
-from inference.image_source import ImageFolder
+from util.image_io import ImageFolder
 from inference.prob_store import ProbStorage
 from model.fusion import FusionNet
 from model.propagation import PropagationNetwork
 from util.memory import PeakMemory, max_rss_mb
 from util.tensor_util import one_hot
+from util.weights import LIGHT_KWARGS, network_class
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +123,47 @@ def memory_probe(folder: Path, k: int, device: torch.device, mode: str = 'optimi
                masks_mb=core.padded_labels.nbytes / 2**20, feature_cache_mb=core.query_cache.nbytes / 2**20,
                cached_frames=len(core.query_cache))
     return out
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def peak_rss_of(cmd: list[str], threads: int) -> tuple[float, float]:
+    """(peak RSS MiB, seconds) of one command run to completion in a child process (its own high-water mark)."""
+    env = {**os.environ, 'OMP_NUM_THREADS': str(threads), 'MKL_NUM_THREADS': str(threads)}
+    start = time.perf_counter()
+    child = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    stderr = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise RuntimeError(f'{" ".join(cmd)} failed ({child.returncode}): {stderr.strip().splitlines()[-1:]}')
+    return usage.ru_maxrss / 1024, time.perf_counter() - start
+
+
+def user_path_memory(folder: Path, t: int, h: int, w: int, k: int, threads: int = 1) -> list[dict]:
+    """Peak RSS of scripts/segment_video.py (first-frame mask) and eval_semi_davis.py on one generated DAVIS-format
+    clip of t frames (h x w, k objects) with a light random propagation network, each in a fresh process."""
+    cfg = SyntheticConfig(height=h, width=w, static_images=0, vos_videos=0, davis_train=0, davis_val=1,
+                          davis_frames=t, min_objects=k, max_objects=k)
+    root = generate(folder / 'data', cfg)['davis']
+    name = davis_name(0, 'val')
+    torch.manual_seed(0)
+    model = folder / 'propagation.pth'
+    torch.save({'network': network_class('propagation')(**LIGHT_KWARGS['propagation']).state_dict(),
+                'model_kwargs': LIGHT_KWARGS['propagation']}, model)
+    commands = {
+        'segment_video': [sys.executable, 'scripts/segment_video.py', '--video', str(root / 'JPEGImages/480p' / name),
+                          '--mask', str(root / 'Annotations/480p' / name / '00000.png'), '--prop-model', str(model),
+                          '--output', str(folder / 'segment'), '--device', 'cpu'],
+        'eval_semi_davis': [sys.executable, 'eval_semi_davis.py', '--prop-model', str(model), '--davis', str(root),
+                            '--output', str(folder / 'semi'), '--device', 'cpu'],
+    }
+    rows = []
+    for script, cmd in commands.items():
+        peak, seconds = peak_rss_of(cmd, threads)
+        rows.append({'script': script, 'size': f'{h}x{w}', 'k': k, 't': t, 'peak_mb': peak, 'seconds': seconds})
+    return rows
 
 
 def build_networks(device: torch.device, seed: int = 0) -> tuple[PropagationNetwork, FusionNet]:

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from util.palette import read_labels
+from util.image_io import read_labels
 
 log = logging.getLogger(__name__)
 

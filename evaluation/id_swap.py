@@ -12,7 +12,8 @@ import torch
 
 from dataset.davis_reader import DAVISTestDataset
 from evaluation.semi import evaluate_predictions, open_dataset, run_propagation
-from util.palette import read_labels, write_labels
+from util.image_io import read_labels
+from util.palette import write_labels
 
 
 def swap_labels(labels: np.ndarray, a: int = 1, b: int = 2) -> np.ndarray:

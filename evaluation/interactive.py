@@ -46,9 +46,9 @@ from inference.interaction import Click, ClickInteraction
 from inference.interaction.civos import CiVOSInteraction
 from inference.interaction.ritm import BRS_MODES
 from util.files import atomic_write_text
-from util.palette import read_labels, write_labels
+from util.image_io import ImageFolder, read_labels
+from util.palette import write_labels
 from util.tensor_util import one_hot, unpad
-from util.video import read_video
 from util.weights import load_network
 
 log = logging.getLogger(__name__)
@@ -255,12 +255,13 @@ class SequenceData:
     def __init__(self, davis_root: Path, facts: Mapping[str, Mapping]):
         self.root, self.facts = davis_root, facts
         self.name: str | None = None
-        self.images: np.ndarray | None = None
+        self.images: ImageFolder | None = None
 
-    def load(self, name: str) -> np.ndarray:
-        """uint8 frames [T,H,W,3] of a sequence, checked against the registry facts."""
+    def load(self, name: str) -> ImageFolder:
+        """The uint8 frames [T,H,W,3] of a sequence (read one at a time when needed), checked against the registry
+        facts."""
         if name != self.name:
-            images = read_video(self.root / 'JPEGImages' / '480p' / name)  # [T, H, W, 3] uint8
+            images = ImageFolder(self.root / 'JPEGImages' / '480p' / name)
             f = self.facts[name]
             expected = (f['num_frames'], f['image_size'][1], f['image_size'][0])
             if images.shape[:3] != expected:

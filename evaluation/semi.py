@@ -21,18 +21,18 @@ import numpy as np
 import pandas as pd
 import torch
 
+from accel import AcceleratedBackend
 from dataset.davis_reader import DAVISTestDataset
 from dataset.sequence import VideoSequence
 from dataset.youtubevos_reader import YouTubeVOSTestDataset
-from accel import AcceleratedBackend
 from inference.backend import Backend
-from util.memory import PeakMemory
 from inference.core import InferenceCore
-from util.tensor_util import one_hot
 from model.aggregate import aggregate_wbg
-from util.metrics import sequence_scores
-from util.palette import read_labels, write_labels
-from util.tensor_util import unpad
+from util.image_io import read_labels
+from util.memory import PeakMemory
+from util.metrics import frame_scores
+from util.palette import write_labels
+from util.tensor_util import one_hot, unpad
 
 log = logging.getLogger(__name__)
 
@@ -83,16 +83,18 @@ def object_mask(labels: np.ndarray, num_objects: int) -> torch.Tensor:
 
 
 def propagate_sequence(prop_net: torch.nn.Module, seq: VideoSequence, device: str | torch.device = 'cpu',
-                       mem_freq: int = 5, backend: Backend | None = None) -> np.ndarray:
-    """First-mask propagation of one video (objects appearing later join where they appear) -> labels [T,H,W].
+                       mem_freq: int = 5, backend: Backend | None = None) -> Iterator[np.ndarray]:
+    """First-mask propagation of one video (objects appearing later join where they appear) -> the labels [H,W] of
+    each frame in order, read from the core one frame at a time (frames, too, are read from disk when needed).
 
     No object is output before the frame where it is first given (its probability there counts as zero).
     """
     k = seq.num_objects
     if k == 0:
         raise ValueError(f'sequence {seq.name!r} has no object in its annotation {seq.mask_paths[min(seq.mask_paths)]}')
-    images = np.stack(list(seq.frames()))  # [T, H, W, 3] uint8
-    core = InferenceCore(prop_net, None, images, k, mem_freq=mem_freq, device=device, fusion='none', backend=backend)
+    # every frame is encoded as a query once (each pass starts where the previous one stopped): no feature cache
+    core = InferenceCore(prop_net, None, seq.video, k, mem_freq=mem_freq, device=device, fusion='none',
+                         feature_cache_size=0, backend=backend)
     starts = sorted(set(seq.first_appearance.values()))
     for i, f in enumerate(starts):
         labels = core.labels(f).copy() if i else np.zeros(seq.size, np.uint8)
@@ -104,10 +106,14 @@ def propagate_sequence(prop_net: torch.nn.Module, seq: VideoSequence, device: st
                 labels[gt == obj] = obj
         stop = starts[i + 1] + 1 if i + 1 < len(starts) else None  # also predict the next start frame
         core.interact(object_mask(labels, k), f, backward=False, stop=stop)
-    prob = core.prob[:, :, 0].clone()  # [K+1, T, Hp, Wp]
-    for obj in range(1, k + 1):  # ids never annotated (gaps in 1..K) are never output
-        prob[obj, :seq.first_appearance.get(obj, len(seq))] = 0
-    return unpad(prob.argmax(dim=0).to(torch.uint8), core.pad).cpu().numpy()
+
+    def frame_labels(t: int) -> np.ndarray:
+        prob = core.prob_frame(t)[:, 0].clone()  # [K+1, Hp, Wp]
+        for obj in range(1, k + 1):  # ids never annotated (gaps in 1..K) are never output
+            if t < seq.first_appearance.get(obj, len(seq)):
+                prob[obj] = 0
+        return unpad(prob.argmax(dim=0).to(torch.uint8), core.pad).cpu().numpy()
+    return (frame_labels(t) for t in range(len(seq)))
 
 
 @dataclass
@@ -131,16 +137,17 @@ def run_propagation(prop_net: torch.nn.Module, data: SemiDataset, out: Path, dev
     backend = AcceleratedBackend()  # one for all sequences: networks are prepared once per frame size
     with torch.inference_mode(), PeakMemory(device).track() as mem:
         for seq in (progress if progress is not None else data):
-            start = time.perf_counter()
-            labels = propagate_sequence(prop_net, seq, device, mem_freq, backend)
+            start, writing = time.perf_counter(), 0.0
+            folder = data.mask_folder(out, seq.name)
+            for path, lab in zip(seq.frame_paths, propagate_sequence(prop_net, seq, device, mem_freq, backend)):
+                written = time.perf_counter()
+                write_labels(folder / f'{path.stem}.png', lab, seq.palette)
+                writing += time.perf_counter() - written
             if device.type == 'cuda':
                 torch.cuda.synchronize(device)
-            stats.seconds += time.perf_counter() - start
+            stats.seconds += time.perf_counter() - start - writing  # the propagation, not the PNG writing
             stats.frames += len(seq)
             stats.sequences.append(seq.name)
-            folder = data.mask_folder(out, seq.name)
-            for path, lab in zip(seq.frame_paths, labels):
-                write_labels(folder / f'{path.stem}.png', lab, seq.palette)
     stats.peak_memory_mb = mem.peak / 2 ** 20
     return stats
 
@@ -166,29 +173,28 @@ def zip_submission(data: SemiDataset, out: Path) -> Path:
     return Path(archive)
 
 
-def read_prediction(folder: Path, seq: VideoSequence, num_objects: int, binary: bool) -> np.ndarray:
-    """Predicted labels [T,H,W] of one sequence from folder/<frame stem>.png, checked against the ground truth."""
-    out = np.zeros((len(seq), *seq.size), np.uint8)
-    for t, path in enumerate(seq.frame_paths):
-        png = folder / f'{path.stem}.png'
-        if not png.is_file():
-            raise FileNotFoundError(f'prediction {png} is missing: every frame of {seq.name!r} needs a mask named '
-                                    f'like its frame ({path.name} -> {path.stem}.png)')
-        lab = read_labels(png)
-        if lab.shape != seq.size:
-            raise ValueError(f'prediction {png} is {lab.shape[1]}x{lab.shape[0]}, the ground truth is '
-                             f'{seq.size[1]}x{seq.size[0]}')
-        if binary:
-            lab = (lab != 0).astype(np.uint8)
-        elif lab.max() > num_objects:
-            raise ValueError(f'prediction {png} holds object id {lab.max()} but {seq.name!r} has {num_objects} '
-                             f'objects in its first annotation')
-        out[t] = lab
-    return out
+def read_prediction(folder: Path, seq: VideoSequence, t: int) -> np.ndarray:
+    """Predicted labels [H,W] of frame t from folder/<frame stem>.png, checked against the ground truth."""
+    name = seq.frame_paths[t]
+    png = folder / f'{name.stem}.png'
+    if not png.is_file():
+        raise FileNotFoundError(f'prediction {png} is missing: every frame of {seq.name!r} needs a mask named '
+                                f'like its frame ({name.name} -> {name.stem}.png)')
+    lab = read_labels(png)
+    if lab.shape != seq.size:
+        raise ValueError(f'prediction {png} is {lab.shape[1]}x{lab.shape[0]}, the ground truth is '
+                         f'{seq.size[1]}x{seq.size[0]}')
+    if seq.binary:
+        return (lab != 0).astype(np.uint8)
+    if lab.max() > seq.num_objects:
+        raise ValueError(f'prediction {png} holds object id {lab.max()} but {seq.name!r} has {seq.num_objects} '
+                         f'objects in its first annotation')
+    return lab
 
 
-def evaluate_sequence(seq: VideoSequence, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-object mean J and F [K] over frames 1..T-2 (DAVIS semi-supervised protocol)."""
+def evaluate_sequence(seq: VideoSequence, folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Per-object mean J and F [K] of the predictions in folder over frames 1..T-2 (DAVIS semi-supervised
+    protocol), reading one frame at a time; every frame's prediction must exist."""
     if len(seq) < 3:
         raise ValueError(f'sequence {seq.name!r} has {len(seq)} frames; the DAVIS protocol drops the first and '
                          f'last frame, so at least 3 are needed')
@@ -196,8 +202,12 @@ def evaluate_sequence(seq: VideoSequence, pred: np.ndarray) -> tuple[np.ndarray,
     if missing:
         raise FileNotFoundError(f'sequence {seq.name!r} has no ground truth for frames {missing[:5]}...: '
                                 f'evaluation needs every frame annotated (a val split, not test-dev)')
-    gt = np.stack([seq.labels(t) for t in range(len(seq))])
-    j, f = sequence_scores(gt, pred, seq.num_objects, frames=range(1, len(seq) - 1))
+    scores = []  # (J [K], F [K]) of each scored frame
+    for t in range(len(seq)):
+        pred = read_prediction(folder, seq, t)
+        if 0 < t < len(seq) - 1:
+            scores.append(frame_scores(seq.labels(t), pred, seq.num_objects))
+    j, f = (np.stack(column, axis=1) for column in zip(*scores))  # [K, T-2]
     return j.mean(axis=1), f.mean(axis=1)
 
 
@@ -208,8 +218,7 @@ def evaluate_predictions(data: SemiDataset, pred_root: Path, progress: Iterable 
                          f'(test-dev / YouTubeVOS): submit the masks to the evaluation server instead')
     rows, all_j, all_f = [], [], []
     for seq in (progress if progress is not None else data):
-        pred = read_prediction(data.mask_folder(pred_root, seq.name), seq, seq.num_objects, seq.binary)
-        j, f = evaluate_sequence(seq, pred)
+        j, f = evaluate_sequence(seq, data.mask_folder(pred_root, seq.name))
         all_j.append(j)
         all_f.append(f)
         rows.append([seq.name, j.mean(), f.mean(), (j.mean() + f.mean()) / 2, len(j)])

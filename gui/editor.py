@@ -37,7 +37,8 @@ from inference.interaction.civos import CiVOSInteraction, combine_objects
 from inference.interaction.local import Box, check_roi
 from inference.session import Session
 from util.files import atomic_dir
-from util.palette import DAVIS_PALETTE, read_labels
+from util.image_io import read_labels
+from util.palette import DAVIS_PALETTE
 from util.tensor_util import label_map, one_hot, unpad
 
 Tool = Literal['scribble', 'click', 'free']

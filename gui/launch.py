@@ -14,8 +14,7 @@ from dataset.synthetic import render_video
 from gui.editor import mask_files
 from inference.interaction.civos import CiVOSInteraction
 from inference.session import Session
-from util.palette import read_labels
-from util.video import read_video
+from util.image_io import read_labels, read_video
 from util.weights import LIGHT_KWARGS, CheckpointError, load_network, network_class
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,11 +14,11 @@ import torch
 
 from inference.backend import Backend, EncodedQuery, ReferenceBackend
 from inference.feature_cache import LRUCache
-from inference.image_source import ImageFolder
 from inference.pass_memory import PassMemory
 from inference.prob_store import ProbStorage, ProbStore
 from model.aggregate import aggregate_wbg
 from util.image import normalize_u8
+from util.image_io import FrameSource
 from util.tensor_util import label_map, pad_divide_by, padding_for, unpad
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ class InferenceCore:
     """Interactive segmentation state of one video: probabilities, interaction memory and cached query features.
 
     images: normalised float [1,T,3,H,W] or [T,3,H,W] (the original API), uint8 RGB [T,H,W,3] (normalised on
-    use), or an ImageFolder (frames stay on disk and are decoded when needed).
+    use), or a util.image_io.FrameSource (frames stay on disk and are decoded when needed).
     Images stay where they are given (e.g. the CPU); one frame at a time is moved to `device`.
     fusion: 'diff-aware' (MiVOS), 'linear' (the paper's ablation: blend by temporal distance) or 'none'.
     feature_cache_size / feature_cache_bytes: limits of the per-frame query-feature cache (frames / bytes, None =
@@ -62,7 +62,8 @@ class InferenceCore:
     it, still accepted (see backend_from_options; optimize=False also keeps prob in float32 as before).
     """
 
-    def __init__(self, prop_net: torch.nn.Module, fusion_net: torch.nn.Module | None, images: torch.Tensor | np.ndarray,
+    def __init__(self, prop_net: torch.nn.Module, fusion_net: torch.nn.Module | None,
+                 images: torch.Tensor | np.ndarray | FrameSource,
                  num_objects: int, mem_freq: int = 5, device: str | torch.device = 'cpu',
                  fusion: FusionMode = 'diff-aware', feature_cache_size: int | None = None, *,
                  feature_cache_bytes: int | None = DEFAULT_FEATURE_CACHE_BYTES, prob_storage: ProbStorage | None = None,
@@ -101,8 +102,8 @@ class InferenceCore:
         self.query_cache: LRUCache[EncodedQuery] = LRUCache(feature_cache_size, feature_cache_bytes)
         self.on_frame: Callable[[int], None] | None = None  # progress hook, called after each propagated frame
 
-    def _check_images(self, images: torch.Tensor | np.ndarray | ImageFolder) -> torch.Tensor | ImageFolder:
-        if isinstance(images, ImageFolder):
+    def _check_images(self, images: torch.Tensor | np.ndarray | FrameSource) -> torch.Tensor | FrameSource:
+        if isinstance(images, FrameSource):
             self._u8 = True
             return images
         images = torch.as_tensor(images)

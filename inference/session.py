@@ -18,9 +18,10 @@ from tqdm import tqdm
 from inference.core import FusionMode, InferenceCore
 from inference.interaction import Click, ClickInteraction, Interaction, PixelStroke, ScribbleInteraction, \
     StrokeInteraction
+from util.image_io import FrameSource, open_frames
 from util.palette import DAVIS_PALETTE, VOID, write_labels
 from util.tensor_util import one_hot, unpad
-from util.video import overlay, read_video, write_video
+from util.video import overlay, write_video
 from util.weights import load_network
 
 
@@ -84,17 +85,23 @@ def labels_to_mask(labels: np.ndarray | torch.Tensor, num_objects: int | Sequenc
 class Session:
     """Interactive segmentation of one video with MiVOS: every call returns the labels of all frames [T,H,W].
 
+    video: a video file or a folder of frames (read one frame at a time when needed, util.image_io), a FrameSource,
+    or uint8 RGB frames [T,H,W,3] in memory.
     num_objects: the number of objects K (ids 1..K) or the ids themselves, e.g. present_object_ids(first_mask) = [2, 7]:
     masks, clicks and strokes use these ids, and every returned or saved label map holds only them (and 0).
+    Saving reads the labels frame by frame (frame_labels), so that with the core's default storage (probabilities
+    on disk) the memory of a session grows with T only by its label maps (one byte per pixel and frame).
     """
 
-    def __init__(self, video: str | Path | np.ndarray, num_objects: int | Sequence[int], prop_net: torch.nn.Module,
-                 fusion_net: torch.nn.Module | None = None, s2m_net: torch.nn.Module | None = None, *,
-                 device: str | torch.device = 'cpu', mem_freq: int = 5, fusion: FusionMode | None = None,
-                 progress: bool = False, **core_options):
-        frames = read_video(video) if isinstance(video, (str, Path)) else np.asarray(video)
-        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-            raise ValueError(f'video must be uint8 RGB [T,H,W,3], got {frames.dtype} {frames.shape}')
+    def __init__(self, video: str | Path | FrameSource | np.ndarray, num_objects: int | Sequence[int],
+                 prop_net: torch.nn.Module, fusion_net: torch.nn.Module | None = None,
+                 s2m_net: torch.nn.Module | None = None, *, device: str | torch.device = 'cpu', mem_freq: int = 5,
+                 fusion: FusionMode | None = None, progress: bool = False, **core_options):
+        frames = open_frames(video) if isinstance(video, (str, Path)) else video
+        if not isinstance(frames, FrameSource):
+            frames = np.asarray(frames)
+            if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+                raise ValueError(f'video must be uint8 RGB [T,H,W,3], got {frames.dtype} {frames.shape}')
         self.frames = frames
         self.s2m_net = s2m_net
         self.ids = ObjectIds(num_objects)
@@ -105,7 +112,7 @@ class Session:
         self.on_frame: Callable[[int, int, int], None] | None = None  # (frame, done, total) after each propagated frame
 
     @classmethod
-    def from_checkpoints(cls, video: str | Path | np.ndarray, num_objects: int | Sequence[int], prop_model: str | Path,
+    def from_checkpoints(cls, video: str | Path | FrameSource | np.ndarray, num_objects: int | Sequence[int], prop_model: str | Path,
                          fusion_model: str | Path | None = None, s2m_model: str | Path | None = None,
                          device: str | torch.device = 'cpu', **options) -> 'Session':
         """Build the networks from official files or our checkpoints and open a session on the video."""
@@ -125,6 +132,10 @@ class Session:
     def labels(self) -> np.ndarray:
         """Current labels of every frame, uint8 [T,H,W] of the session's ids."""
         return self.ids.to_labels(self.core.np_masks)
+
+    def frame_labels(self, frame: int) -> np.ndarray:
+        """Current labels of one frame, uint8 [H,W] of the session's ids."""
+        return self.ids.to_labels(self.core.labels(frame))
 
     @torch.no_grad()
     def set_mask(self, labels: np.ndarray | torch.Tensor, frame: int = 0, propagate: bool = True) -> np.ndarray:
@@ -163,11 +174,12 @@ class Session:
 
     def save_masks(self, folder: str | Path, palette: np.ndarray = DAVIS_PALETTE) -> list[Path]:
         """Write one palette PNG per frame (00000.png, ...) into folder."""
-        return [write_labels(Path(folder) / f'{i:05d}.png', lab, palette) for i, lab in enumerate(self.labels)]
+        return [write_labels(Path(folder) / f'{t:05d}.png', self.frame_labels(t), palette) for t in range(self.core.t)]
 
     def save_overlay(self, path: str | Path, fps: float = 24.0, palette: np.ndarray = DAVIS_PALETTE) -> Path:
-        """Write an mp4 of the frames with the masks blended over them."""
-        return write_video(path, overlay(self.frames, self.labels, palette), fps)
+        """Write an mp4 of the frames with the masks blended over them, one frame at a time."""
+        return write_video(path, (overlay(self.frames[t], self.frame_labels(t), palette) for t in range(self.core.t)),
+                           fps)
 
     def _s2m(self) -> torch.nn.Module:
         if self.s2m_net is None:
@@ -188,7 +200,10 @@ class Session:
                 self.on_frame(ti, next(done), total)
         self.core.on_frame = step
         try:
-            return self.ids.to_labels(self.core.interact(mask, frame))
+            labels = self.core.interact(mask, frame)  # [T,H,W], the caller's own array
+            for frame_labels in labels:  # mapped in place, one frame at a time: no second [T,H,W] array
+                frame_labels[...] = self.ids.to_labels(frame_labels)
+            return labels
         finally:
             self.core.on_frame = None
             bar.close()

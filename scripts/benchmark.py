@@ -17,7 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from accel import AcceleratedBackend  # noqa: E402
 from evaluation.benchmark import (build_networks, memory_probe, prepare_optimized, run_mode, run_s2m,  # noqa: E402
-                                 summary_rows, synthetic_clip, with_flops, write_synthetic_folder)
+                                 summary_rows, synthetic_clip, user_path_memory, with_flops,
+                                 write_synthetic_folder)
 from evaluation.benchmark_ritm import PUBLISHED, random_h18s, time_clicks  # noqa: E402
 from util.cli import resolve_device, run_main  # noqa: E402
 from util.files import atomic_write_text, require_writable_dir  # noqa: E402
@@ -45,6 +46,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         'PNG files, each T in a fresh process (optimised mode unless --mode reference)')
     p.add_argument('--prob-storage', choices=('float32', 'uint16', 'disk'), default=None,
                    help='prob storage for --memory-vs-t (default: disk optimised, float32 reference)')
+    p.add_argument('--memory-user-paths', metavar='T1,T2,...',
+                   help='instead of timing: peak RSS of scripts/segment_video.py and eval_semi_davis.py on a generated '
+                        'clip of each length T (--size, --objects; a light random propagation network), each run in '
+                        'a fresh process')
     p.add_argument('--memory-probe', metavar='FOLDER', help=argparse.SUPPRESS)  # one --memory-vs-t measurement
     p.add_argument('--conv-algorithm', choices=('auto', 'winograd', 'direct'), default='auto',
                    help="optimised mode's 3x3 convs: auto = Winograd where timed faster at this size (default)")
@@ -77,10 +82,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.phase_list = tuple(args.phases.split(','))
     try:
         args.memory_ts = [int(t) for t in args.memory_vs_t.split(',')] if args.memory_vs_t else []
+        args.user_path_ts = [int(t) for t in args.memory_user_paths.split(',')] if args.memory_user_paths else []
     except ValueError:
-        p.error(f'--memory-vs-t must be comma-separated frame counts, got {args.memory_vs_t!r}')
-    if any(t < 3 for t in args.memory_ts):
-        p.error(f'--memory-vs-t frame counts must be >= 3, got {args.memory_ts}')
+        p.error(f'--memory-vs-t / --memory-user-paths must be comma-separated frame counts, got '
+                f'{args.memory_vs_t or args.memory_user_paths!r}')
+    if any(t < 3 for t in args.memory_ts + args.user_path_ts):
+        p.error(f'--memory-vs-t / --memory-user-paths frame counts must be >= 3, got '
+                f'{args.memory_ts + args.user_path_ts}')
     if bad := set(args.phase_list) - set(PHASES):
         p.error(f'unknown phases {sorted(bad)}; choose from {PHASES}')
     if args.frames < 3:
@@ -129,6 +137,24 @@ def memory_vs_t(args: argparse.Namespace) -> list[dict]:
         print(f'{r["mode"]:10} {r["prob_storage"]:>7} {r["size"]:>8} {r["k"]:>2} {r["t"]:>5} {r["baseline_peak_mb"]:>9.0f} '
               f'{r["first_pass_peak_mb"]:>9.0f} {r["peak_mb"]:>7.0f} {r["peak_vs_first_t"]:>9.2f}x '
               f'{r["prob_mb"]:>7.0f} {r["masks_mb"]:>6.0f} {r["feature_cache_mb"]:>6.0f} {r["seconds"]:>6.0f}')
+    return rows
+
+
+def memory_user_paths(args: argparse.Namespace) -> list[dict]:
+    """Peak RSS of the two streaming user paths for each T (and K), each script in a fresh process."""
+    rows = []
+    for k in args.ks:
+        for t in args.user_path_ts:
+            with tempfile.TemporaryDirectory() as tmp:
+                rows += user_path_memory(Path(tmp), t, args.h, args.w, k, args.threads)
+    print(f'peak RSS (MiB) of the user paths on a generated clip, light random propagation network, '
+          f'threads {args.threads}')
+    print(f'{"script":16} {"size":>8} {"K":>2} {"T":>5} {"peak MB":>8} {"vs first T":>10} {"s":>6}')
+    for r in rows:
+        first = next(x for x in rows if x['k'] == r['k'] and x['script'] == r['script'])
+        r['peak_vs_first_t'] = r['peak_mb'] / first['peak_mb']
+        print(f'{r["script"]:16} {r["size"]:>8} {r["k"]:>2} {r["t"]:>5} {r["peak_mb"]:>8.0f} '
+              f'{r["peak_vs_first_t"]:>9.2f}x {r["seconds"]:>6.0f}')
     return rows
 
 
@@ -181,8 +207,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         if args.json:
             write_json(args, rows)
         return rows
-    if args.memory_ts:
-        rows = memory_vs_t(args)
+    if args.memory_ts or args.user_path_ts:
+        rows = memory_vs_t(args) if args.memory_ts else memory_user_paths(args)
         if args.json:
             write_json(args, rows)
         return rows

@@ -33,12 +33,11 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from accel import AcceleratedBackend  # noqa: E402
-from dataset.image_io import read_label_mask  # noqa: E402
+from util.image_io import list_frames, read_labels, read_video  # noqa: E402
 from inference.backend import Backend  # noqa: E402
 from scripts.fusion_data import propagate_reference, reference_objects  # noqa: E402
 from util.cli import resolve_device, run_main, spellings  # noqa: E402
 from util.files import atomic_dir, require_writable_dir  # noqa: E402
-from util.video import list_frames, read_video  # noqa: E402
 from util.weights import load_network  # noqa: E402
 
 log = logging.getLogger('generate_fusion_data')
@@ -96,7 +95,7 @@ def write_propagations(prop_net: torch.nn.Module, name: str, frames_dir: Path, m
     written = 0
     with atomic_dir(Path(args.output) / name) as video_dir:  # a killed run leaves no half-written <video> folder
         for ref in range(0, t, args.separation):
-            labels = read_label_mask(mask_files[ref])
+            labels = read_labels(mask_files[ref])
             objects = reference_objects(labels)
             if not objects:
                 continue

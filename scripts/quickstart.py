@@ -38,7 +38,7 @@ from model.propagation import PropagationNetwork  # noqa: E402
 from scripts import generate_fusion_data  # noqa: E402
 from util.cli import run_main  # noqa: E402
 from util.config import load_config  # noqa: E402
-from util.palette import read_labels  # noqa: E402
+from util.image_io import read_labels  # noqa: E402
 from util.video import overlay, write_video  # noqa: E402
 from util.weights import load_network  # noqa: E402
 

@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from inference.session import Session, present_object_ids  # noqa: E402
 from util.cli import UsageError, resolve_device, run_main, spellings  # noqa: E402
 from util.files import require_writable_dir  # noqa: E402
-from util.palette import DAVIS_PALETTE, VOID, read_labels, read_palette  # noqa: E402
-from util.video import read_video  # noqa: E402
+from util.image_io import FrameSource, open_frames, read_labels, read_palette  # noqa: E402
+from util.palette import DAVIS_PALETTE, VOID  # noqa: E402
 
 log = logging.getLogger('segment_video')
 
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def load_first_mask(path: str, frames: np.ndarray, frame: int) -> tuple[np.ndarray, np.ndarray]:
+def load_first_mask(path: str, frames: FrameSource, frame: int) -> tuple[np.ndarray, np.ndarray]:
     """Read the mask, check it against the video, return (labels [H,W], palette)."""
     if not Path(path).is_file():
         raise FileNotFoundError(f'mask not found: {path}')
@@ -58,7 +58,7 @@ def load_first_mask(path: str, frames: np.ndarray, frame: int) -> tuple[np.ndarr
     return labels, read_palette(path)
 
 
-def load_scribbles(path: str, frames: np.ndarray) -> tuple[dict, list[int]]:
+def load_scribbles(path: str, frames: FrameSource) -> tuple[dict, list[int]]:
     """Read a davisinteractive scribble JSON ({'scribbles': [[stroke, ...] per frame]}) and the object ids it names."""
     if not Path(path).is_file():
         raise FileNotFoundError(f'scribble file not found: {path}')
@@ -96,15 +96,16 @@ def main(argv: list[str] | None = None) -> Path:
         parser.error('--mem-freq must be >= 1 and --fps in (0, 1000)')
     device = resolve_device(args.device)
     out = require_writable_dir(args.output, '--output folder')  # before any work: nothing is lost at the end
-    frames = read_video(args.video)
+    frames = open_frames(args.video)  # read one frame at a time when needed
     if args.mask:
         labels, palette = load_first_mask(args.mask, frames, args.frame)
         object_ids = present_object_ids(labels)
     else:
         scribbles, object_ids = load_scribbles(args.scribbles, frames)
         palette = DAVIS_PALETTE
+    # one interaction propagates to every frame once, so no query feature is read twice: no feature cache
     session = Session.from_checkpoints(frames, object_ids, args.prop_model, args.fusion_model, args.s2m_model,
-                                       device=device, mem_freq=args.mem_freq, progress=True)
+                                       device=device, mem_freq=args.mem_freq, progress=True, feature_cache_size=0)
     log.info('%d frames of %dx%d, objects %s', len(frames), frames.shape[2], frames.shape[1], object_ids)
     if args.mask:
         session.set_mask(labels, frame=args.frame)

@@ -7,13 +7,13 @@ import torch
 from PIL import Image
 
 from dataset.fusion_dataset import FusionDataset
-from dataset.image_io import DatasetError, read_label_mask
+from util.image_io import DatasetError, read_labels
 from synthetic_data import write_fusion_tree, write_vos
 
 
 def _video(tmp_path, frames=6, n_objects=2):
     im_root, gt_root = write_vos(tmp_path, {'vid': frames}, h=48, w=64, n_objects=n_objects)
-    labels = np.stack([read_label_mask(p) for p in sorted((gt_root / 'vid').iterdir())])
+    labels = np.stack([read_labels(p) for p in sorted((gt_root / 'vid').iterdir())])
     return im_root, gt_root, labels
 
 

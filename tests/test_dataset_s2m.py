@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dataset.image_io import DatasetError
+from util.image_io import DatasetError
 from dataset.lvis import load_lvis
 from dataset.mask_perturbation import perturb_mask, previous_mask
 from dataset.s2m_dataset import S2MDataset, build_s2m_mixture

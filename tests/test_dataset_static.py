@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dataset.image_io import DatasetError
+from util.image_io import DatasetError
 from dataset.rng import SampleRng
 from dataset.static_dataset import StaticPseudoVideoDataset, find_static_pairs, static_mixture_folders
 from dataset.transforms import tps_warp

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dataset.image_io import DatasetError
+from util.image_io import DatasetError
 from dataset.rng import SampleRng
 from dataset.vos_dataset import (VOSDataset, build_stage2_mixture, sample_frame_indices, select_objects,
                                  set_max_skip)

@@ -194,7 +194,7 @@ def test_bad_input_gets_clear_errors(setup, tmp_path):
 
 def test_empty_robot_answer_confirms_the_last_annotated_frame_under_the_policy(setup):
     from evaluation.davis_compat import sequence_facts
-    from util.video import read_video
+    from util.image_io import read_video
     from util.weights import load_network
     name = 'synth_val_000'
     nets = interactive.Networks(*(load_network(k, setup[k]) for k in ('propagation', 'fusion', 's2m')))

@@ -12,8 +12,12 @@ from scipy.ndimage import binary_erosion
 
 from eval_semi_davis import main
 from evaluation.semi import open_dataset, propagate_sequence
+from inference.core import InferenceCore
+from inference.prob_store import ProbStore
 from light_models import save_light_checkpoints, tiny_davis
-from util.palette import read_labels, write_labels
+from scripts import segment_video
+from util.image_io import FrameSource, read_labels
+from util.palette import write_labels
 from util.weights import load_network
 
 
@@ -106,7 +110,7 @@ def test_youtubevos_object_appearing_later_joins_with_its_given_mask(setup, tmp_
     root = _youtubevos(tmp_path / 'yv')
     data = open_dataset('youtubevos', root)
     seq = next(iter(data))
-    labels = propagate_sequence(load_network('propagation', setup['propagation']), seq)
+    labels = np.stack(list(propagate_sequence(load_network('propagation', setup['propagation']), seq)))
     assert np.array_equal(labels[0] == 1, seq.labels(0) == 1) and not (labels[:2] == 2).any()
     assert np.array_equal(labels[2] == 2, seq.labels(2) == 2)
     summary = main(['--prop_model', str(setup['propagation']), '--davis', str(root), '--dataset', 'youtubevos',
@@ -129,3 +133,22 @@ def test_bad_input_gets_clear_errors(setup, tmp_path):
         main(['--davis', davis, '--predictions', str(tmp_path / 'empty'), '--output', str(tmp_path / 'o')])
     with pytest.raises(SystemExit):
         main(['--davis', davis, '--output', str(tmp_path / 'o')])  # neither a network nor masks
+
+
+def test_user_paths_read_frames_and_probabilities_one_frame_at_a_time(setup, tmp_path, monkeypatch):
+    """segment_video.py and eval_semi_davis.py keep memory flat in T: the core gets a frame source, not the
+    decoded video, and nothing builds the dense [K+1,T,1,H,W] probabilities."""
+    def dense(store):
+        raise AssertionError('a user path built the probabilities of all frames at once')
+    monkeypatch.setattr(ProbStore, 'dense', dense)
+    sources = []
+    init = InferenceCore.__init__
+    monkeypatch.setattr(InferenceCore, '__init__', lambda core, net, fusion_net, images, *a, **kw: (
+        sources.append(images), init(core, net, fusion_net, images, *a, **kw))[-1])
+    davis, name = setup['davis'], 'synth_val_000'
+    segment_video.main(['--video', str(davis / 'JPEGImages' / '480p' / name), '--mask',
+                        str(davis / 'Annotations' / '480p' / name / '00000.png'), '--prop-model',
+                        str(setup['propagation']), '--output', str(tmp_path / 'segment')])
+    summary = main(['--prop-model', str(setup['propagation']), '--davis', str(davis), '--output', str(tmp_path / 'semi')])
+    assert len(sources) == 3 and all(isinstance(s, FrameSource) for s in sources)
+    assert 0 <= summary['J&F-Mean'] <= 1 and len(list((tmp_path / 'segment').glob('*.png'))) == 5

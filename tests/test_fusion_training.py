@@ -8,7 +8,7 @@ import torch
 
 import train_fusion
 from dataset.fusion_dataset import FusionDataset
-from dataset.image_io import read_label_mask, read_rgb
+from util.image_io import read_labels, read_rgb
 from dataset.synthetic import SyntheticConfig, generate
 from dataset.transforms import normalized_rgb
 from inference import InferenceCore
@@ -96,7 +96,7 @@ def trained(tmp_path_factory):
         (vos / kind).symlink_to(davis / kind / '480p', target_is_directory=True)
     for split in ('train', 'val'):
         for name in (davis / 'ImageSets' / '2017' / f'{split}.txt').read_text().split():
-            labels = np.stack([read_label_mask(p) for p in sorted((vos / 'Annotations' / name).iterdir())])
+            labels = np.stack([read_labels(p) for p in sorted((vos / 'Annotations' / name).iterdir())])
             write_fusion_tree(tmp / f'fusion_{split}', labels, REFS, video=name, drift=DRIFT)
     prop = save_tiny_propagation(tmp / 'prop.pth')
     torch.manual_seed(0)

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from dataset.fusion_dataset import FusionDataset
-from dataset.image_io import DatasetError, read_label_mask
+from util.image_io import DatasetError, read_labels
 from dataset.synthetic import SyntheticConfig, generate
 from scripts import generate_fusion_data
 from synthetic_data import write_fusion_tree, write_vos
@@ -36,7 +36,7 @@ def test_davis_videos_are_propagated_through_all_frames_from_every_reference(dat
     assert sorted(p.name for p in video.iterdir()) == ['00000', '00003', '00006']
     gt_files = sorted((roots['davis'] / 'Annotations' / '480p' / video.name).glob('*.png'))
     for ref in video.iterdir():
-        labels = read_label_mask(gt_files[int(ref.name)])
+        labels = read_labels(gt_files[int(ref.name)])
         for obj in ref.iterdir():
             assert sorted(p.name for p in obj.iterdir()) == [f'{i:05d}.png' for i in range(7)]
             at_ref = np.array(Image.open(obj / f'{ref.name}.png'))
@@ -108,7 +108,7 @@ def test_killed_generation_leaves_complete_videos_only_and_the_dataset_skips_the
 
 def test_a_run_holding_only_an_interrupted_video_is_refused_with_the_reason(tmp_path):
     im_root, gt_root = write_vos(tmp_path, {'vid': 6}, h=48, w=64)
-    labels = np.stack([read_label_mask(p) for p in sorted((gt_root / 'vid').iterdir())])
+    labels = np.stack([read_labels(p) for p in sorted((gt_root / 'vid').iterdir())])
     write_fusion_tree(tmp_path / 'fusion', labels, {0: 2, 4: 8}, video='.vid.partial')
     with pytest.raises(DatasetError, match=r'skipped 1 incomplete video folder\(s\) .*run0/\.vid\.partial.*run it '
                                            'again'):

@@ -23,7 +23,8 @@ from gui.tab_lock import TabLock
 from gui_server import serve
 from light_models import save_light_checkpoints, tiny_davis
 from inference.interaction import Click, ClickInteraction, LocalInteraction, PixelStroke, StrokeInteraction
-from util.palette import read_labels, write_labels
+from util.image_io import read_labels
+from util.palette import write_labels
 from util.tensor_util import unpad
 
 T, H, W, K = 6, 64, 96, 2

@@ -18,7 +18,7 @@ from gui.launch import synthetic_demo
 from gui_server import serve
 from inference.interaction.civos import CiVOSInteraction
 from light_models import ritm_clicks
-from util.palette import read_labels
+from util.image_io import read_labels
 
 CHROMIUM = Path('/usr/bin/chromium')
 ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from util.metrics import boundary_map, boundary_radius, f_measure, jaccard, sequence_scores
+from util.metrics import boundary_map, boundary_radius, f_measure, frame_scores, jaccard
 
 
 def _square(shift: int = 0, size: int = 10) -> np.ndarray:
@@ -60,8 +60,8 @@ def test_void_pixels_are_left_out_of_both_measures():
 def test_mismatched_shapes_are_refused():
     with pytest.raises(ValueError, match='one shape'):
         jaccard(np.zeros((4, 4)), np.zeros((4, 5)))
-    with pytest.raises(ValueError, match='label videos'):
-        sequence_scores(np.zeros((2, 4, 4)), np.zeros((3, 4, 4)), 1)
+    with pytest.raises(ValueError, match='one shape'):
+        frame_scores(np.zeros((4, 4)), np.zeros((5, 4)), 1)
 
 
 def _blobs(rng: np.random.Generator, t: int, h: int, w: int, k: int) -> np.ndarray:
@@ -82,7 +82,7 @@ def test_scores_equal_davisinteractive_on_random_multi_object_videos(h, w):
     pred[0] = gt[0]
     pred[1, :, -1] = 2  # objects touching the image border
     gt[2, -2:] = 1
-    j, f = sequence_scores(gt, pred, 3)
+    j, f = (np.stack(s, axis=1) for s in zip(*(frame_scores(g, p, 3) for g, p in zip(gt, pred))))  # [K, T]
     ref_j = batched_jaccard(gt, pred, average_over_objects=False, nb_objects=3)  # [T, K]
     ref_f = batched_f_measure(gt, pred, average_over_objects=False, nb_objects=3)
     np.testing.assert_allclose(j, ref_j.T, atol=1e-12)

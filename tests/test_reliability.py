@@ -13,12 +13,12 @@ import torch
 from PIL import Image
 
 import util.files
-from dataset.image_io import DatasetError, read_binary_mask, read_label_mask
+from util.image_io import DatasetError, read_binary_mask, read_labels
 from dataset.static_dataset import StaticPseudoVideoDataset
 from train.checkpoint import save_atomic
 from util.cli import UsageError, resolve_device, run_main
 from util.files import OutputError, atomic_write_text, require_writable_dir
-from util.palette import DAVIS_PALETTE, read_labels, write_labels
+from util.palette import DAVIS_PALETTE, write_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 OBJ = (slice(4, 12), slice(6, 18))  # the object of the test masks
@@ -55,7 +55,7 @@ def test_every_mask_format_is_read_by_one_rule(tmp_path, fmt):
     make, ids = MASK_FORMATS[fmt]
     path = make(tmp_path)
     assert np.array_equal(read_labels(path), ids)
-    assert np.array_equal(read_label_mask(path), ids)
+    assert np.array_equal(read_labels(path), ids)
     assert np.array_equal(read_binary_mask(path), ids > 0)
 
 
@@ -77,7 +77,7 @@ def test_a_static_mask_without_object_and_unknown_rgb_colours_are_errors(tmp_pat
         read_binary_mask(tmp_path / 'empty.png')
     _save(tmp_path / 'rgb.png', np.full((8, 8, 3), (5, 6, 7), np.uint8))
     with pytest.raises(DatasetError, match=r'colours \(5,6,7\) that are not in the DAVIS palette'):
-        read_label_mask(tmp_path / 'rgb.png')
+        read_labels(tmp_path / 'rgb.png')
 
 
 # ---- atomic writes ------------------------------------------------------------------------------------------
@@ -158,7 +158,7 @@ def test_run_main_prints_one_line_for_expected_failures_and_keeps_tracebacks_for
         run_main(lambda argv: open('/nonexistent/file'), [])
     assert capsys.readouterr().err == 'error: No such file or directory: /nonexistent/file\n'
     worker = ValueError('Caught DatasetError in DataLoader worker process 0.\nOriginal Traceback (most recent call '
-                        'last):\n  File "x.py", line 1\ndataset.image_io.DatasetError: mask m.png has no object pixels')
+                        'last):\n  File "x.py", line 1\nutil.image_io.DatasetError: mask m.png has no object pixels')
     with pytest.raises(SystemExit):
         run_main(lambda argv: (_ for _ in ()).throw(worker), [])
     assert capsys.readouterr().err == 'error: mask m.png has no object pixels\n'  # not the worker's traceback

@@ -13,8 +13,9 @@ from inference.interaction import Click
 from model.fusion import FusionNet
 from model.propagation import PropagationNetwork
 from model.s2m import S2M
-from util.palette import DAVIS_PALETTE, read_labels, read_palette, write_labels
-from util.video import read_video, write_video
+from util.image_io import read_labels, read_palette, read_video
+from util.palette import DAVIS_PALETTE, write_labels
+from util.video import write_video
 
 ROOT = Path(__file__).resolve().parents[1]
 PROP_KWARGS = {'arch': 'resnet18', 'key_dim': 16, 'value_dim': 32, 'decoder_dims': [32, 16, 16]}

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from dataset.synthetic import LOOKS, SyntheticConfig, generate, object_strokes, render_video
-from util.palette import DAVIS_PALETTE, read_labels, read_palette
+from util.image_io import read_labels, read_palette
+from util.palette import DAVIS_PALETTE
 
 TINY = dict(height=64, width=96, static_images=2, vos_videos=2, vos_frames=4, davis_train=1, davis_val=2,
             davis_frames=4, davis_scribbles=2, min_objects=1, max_objects=2)

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from util.video import overlay, read_video, write_video
+from util.image_io import ImageFolder, VideoFile, open_frames, read_video
+from util.video import overlay, write_video
 
 
 def frames(t=5, h=32, w=48):
@@ -25,6 +26,21 @@ def test_mp4_round_trip_keeps_count_size_and_content(tmp_path):
     back = read_video(tmp_path / 'clip.mp4')
     assert back.shape == video.shape
     assert np.abs(back.astype(int) - video.astype(int)).mean() < 20
+
+
+def test_frame_sources_read_any_frame_on_demand(tmp_path):
+    video = np.repeat(np.repeat(frames(6, 8, 12), 4, axis=1), 4, axis=2)
+    write_video(tmp_path / 'clip.mp4', (f for f in video))  # frames given one at a time
+    for i, f in enumerate(video):
+        Image.fromarray(f).save(tmp_path / f'{i:05d}.png')
+    decoded = read_video(tmp_path / 'clip.mp4')
+    for path, kind, expected in ((tmp_path / 'clip.mp4', VideoFile, decoded), (tmp_path, ImageFolder, video)):
+        source = open_frames(path)
+        assert isinstance(source, kind) and source.shape == video.shape and len(source) == 6
+        assert np.array_equal(source[4], expected[4]) and np.array_equal(source[-1], expected[5])
+        assert np.array_equal(source[0], expected[0])  # read again, in any order
+        with pytest.raises(IndexError):
+            source[6]
 
 
 def test_bad_videos_give_clear_errors(tmp_path):

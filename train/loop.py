@@ -21,13 +21,13 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from dataset.image_io import DatasetError
 from train.checkpoint import git_commit, library_versions, read_training_checkpoint, rng_state, save_atomic, \
     set_rng_state
 from train.distributed import DistEnv, all_reduce_mean
 from train.logger import TrainLogger
 from train.sampling import batches_per_epoch, make_loader, start_epoch
 from util.files import require_writable_dir
+from util.image_io import DatasetError
 from util.weights import load_weights
 
 log = logging.getLogger(__name__)

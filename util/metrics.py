@@ -70,23 +70,11 @@ def _binary_pair(gt: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return gt.astype(bool), pred.astype(bool)
 
 
-def sequence_scores(gt: np.ndarray, pred: np.ndarray, num_objects: int,
-                    frames: range | list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Per-object, per-frame J and F of label videos [T,H,W] -> (J [K, n], F [K, n]) over `frames` (default all).
-
-    Ground-truth 255 marks void pixels (excluded); the prediction's 255 counts as no object.
-    """
-    if gt.shape != pred.shape or gt.ndim != 3:
-        raise ValueError(f'ground truth {gt.shape} and prediction {pred.shape} must be label videos [T,H,W] of '
-                         f'one shape')
-    frames = list(range(gt.shape[0]) if frames is None else frames)
-    j = np.zeros((num_objects, len(frames)))
-    f = np.zeros((num_objects, len(frames)))
-    for col, t in enumerate(frames):
-        void = gt[t] == 255
-        void = void if void.any() else None
-        for k in range(1, num_objects + 1):
-            g, p = gt[t] == k, pred[t] == k
-            j[k - 1, col] = jaccard(g, p, void)
-            f[k - 1, col] = f_measure(g, p, void)
-    return j, f
+def frame_scores(gt: np.ndarray, pred: np.ndarray, num_objects: int) -> tuple[np.ndarray, np.ndarray]:
+    """J and F [K] of objects 1..K on one pair of label maps [H,W]: ground-truth 255 marks void pixels (excluded),
+    the prediction's 255 counts as no object."""
+    void = gt == 255
+    void = void if void.any() else None
+    scores = [(jaccard(gt == k, pred == k, void), f_measure(gt == k, pred == k, void))
+              for k in range(1, num_objects + 1)]
+    return np.array([s[0] for s in scores], dtype=float), np.array([s[1] for s in scores], dtype=float)
