@@ -65,7 +65,7 @@ FULL = Plan(SyntheticConfig(height=120, width=216, static_images=200, vos_videos
                             davis_val=4, davis_frames=16, min_objects=2, max_objects=2),
             SyntheticConfig(seed=1, height=120, width=216, static_images=0, vos_videos=0, davis_train=0, davis_val=4,
                             davis_frames=16, min_objects=2, max_objects=2, look='cells', motion=0.5),
-            prop_static_its=0, prop_video_its=1500, s2m_its=100, fusion_its=300, rounds=8, estimate_min=14)
+            prop_static_its=0, prop_video_its=2000, s2m_its=100, fusion_its=300, rounds=8, estimate_min=13)
 # Fusion learns from the propagations of this many training videos: with the 3 DAVIS-layout train videos it learned
 # their objects' looks instead of reading the masks (interactive rounds 6-8 below --fusion linear).
 FUSION_VIDEOS = 12
@@ -75,8 +75,11 @@ FAST = Plan(SyntheticConfig(height=96, width=160, static_images=24, vos_videos=8
                             davis_frames=8, min_objects=2, max_objects=2, look='cells', motion=0.5),
             prop_static_its=10, prop_video_its=20, s2m_its=20, fusion_its=10, rounds=3, estimate_min=3)
 # What the full run must show (issue 17): trained propagation beats copy-first-mask by this much J&F on every
-# held-out look, and swapping objects 1 and 2 in the first frame keeps this fraction of the score.
-TARGET_GAIN, TARGET_SWAP_RATIO = 0.25, 0.8
+# held-out look, swapping objects 1 and 2 in the first frame keeps this fraction of the score, the interactive
+# scribble curve never drops by more than MAX_ROUND_DROP from one round to the next, and diff-aware fusion's AUC
+# is at least linear fusion's. Ours: with ids swapped, J&F against the old truth is at most MAX_CROSSED of J&F (the
+# predictions follow the ids in memory, not appearance).
+TARGET_GAIN, TARGET_SWAP_RATIO, MAX_ROUND_DROP, MAX_CROSSED = 0.25, 0.8, 0.05, 0.5
 
 
 def final_weights(save_dir: Path, run_id: str, iterations: int) -> Path:
@@ -167,6 +170,8 @@ def run(output: Path, plan: Plan) -> dict:
               '--max-interactions', str(plan.rounds), '--device', 'cpu']
     interactive = {
         'scribbles (MiVOS)': eval_interactive_davis.main([*common, '--output', str(evals / 'scribbles')]),
+        'scribbles, --fusion linear': eval_interactive_davis.main(
+            [*common, '--output', str(evals / 'scribbles_linear'), '--fusion', 'linear']),
         'clicks f3, S2M click model': eval_interactive_davis.main(
             [*common, '--output', str(evals / 'clicks_f3'), '--interaction', 'clicks', '--click-model', 's2m',
              '--click-strategy', 'f3']),
@@ -177,7 +182,7 @@ def run(output: Path, plan: Plan) -> dict:
         'estimate minutes': plan.estimate_min,
         'semi J&F': semi_jf,
         'id swap': swap,
-        'targets': targets(semi_jf, swap),
+        'targets': targets(semi_jf, swap, interactive),
         'interactive': {k: {m: v[m] for m in ('AUC-J&F', 'J&F@60s', 'R-AUC-J&F', 'J&F per round')}
                         for k, v in interactive.items()},
         'final training loss': {'propagation': prop_stats.get('loss'), 's2m': s2m_stats.get('loss'),
@@ -190,14 +195,26 @@ def run(output: Path, plan: Plan) -> dict:
     return result
 
 
-def targets(semi: dict, swap: dict) -> dict:
-    """The learning targets per held-out look: gain of trained propagation over copy-first-mask, id-swap ratio."""
+def targets(semi: dict, swap: dict, interactive: dict) -> dict:
+    """The targets: per held-out look the gain of trained propagation over copy-first-mask and the id-swap ratio;
+    the largest round-to-round drop of the scribble curve; diff-aware minus linear fusion AUC."""
     out = {}
     for look in semi:
         gain = semi[look]['trained propagation'] - semi[look]['copy first-frame mask']
-        out[f'trained - copy, {look}'] = {'value': gain, 'target': TARGET_GAIN, 'met': gain >= TARGET_GAIN}
+        out[f'trained - copy, {look}'] = {'value': gain, 'target': TARGET_GAIN, 'rule': '>=', 'met': gain >= TARGET_GAIN}
         ratio = swap[look]['ratio']
-        out[f'id-swap ratio, {look}'] = {'value': ratio, 'target': TARGET_SWAP_RATIO, 'met': ratio >= TARGET_SWAP_RATIO}
+        out[f'id-swap ratio, {look}'] = {'value': ratio, 'target': TARGET_SWAP_RATIO, 'rule': '>=',
+                                         'met': ratio >= TARGET_SWAP_RATIO}
+        # The ratio is ~1 for any network that treats objects alike; following the ids shows against the old truth.
+        crossed = swap[look]['J&F crossed'] / max(swap[look]['J&F'], 1e-6)
+        out[f'swapped vs old truth / given, {look}'] = {'value': crossed, 'target': MAX_CROSSED, 'rule': '<=',
+                                                        'met': crossed <= MAX_CROSSED}
+    rounds = interactive['scribbles (MiVOS)']['J&F per round']
+    drop = max([a - b for a, b in zip(rounds, rounds[1:])], default=0.0)
+    out['largest round-to-round drop'] = {'value': drop, 'target': MAX_ROUND_DROP, 'rule': '<=',
+                                          'met': drop <= MAX_ROUND_DROP}
+    gain = interactive['scribbles (MiVOS)']['AUC-J&F'] - interactive['scribbles, --fusion linear']['AUC-J&F']
+    out['diff-aware - linear fusion AUC'] = {'value': gain, 'target': 0.0, 'rule': '>=', 'met': gain >= 0.0}
     return out
 
 
@@ -211,7 +228,7 @@ def print_table(result: dict) -> None:
         lines.append(f'  {label:<26}' + ''.join(f'{result["id swap"][k][key]:14.3f}' for k in looks))
     lines += ['', 'Targets']
     for name, t in result['targets'].items():
-        lines.append(f'  {name:<34}{t["value"]:7.3f}  (target >= {t["target"]:.2f})  {"met" if t["met"] else "NOT MET"}')
+        lines.append(f'  {name:<34}{t["value"]:7.3f}  (target {t["rule"]} {t["target"]:.2f})  {"met" if t["met"] else "NOT MET"}')
     lines += ['', f'Interactive, real davisinteractive robot {"AUC-J&F":>9}{"J&F@60s":>9}{"R-AUC-J&F":>11}']
     for name, m in result['interactive'].items():
         lines.append(f'  {name:<40}{m["AUC-J&F"]:9.3f}{m["J&F@60s"]:9.3f}{m["R-AUC-J&F"]:11.3f}')

@@ -16,7 +16,7 @@ def test_fast_quickstart_trains_evaluates_and_reports_everything(tmp_path, capsy
         assert set(rows) == {'copy first-frame mask', 'untrained propagation', 'trained propagation'}
         assert all(0 <= v <= 1 for v in rows.values())
     assert all(s['sequences'] == 2 and s['ratio'] >= 0 for s in result['id swap'].values())
-    assert len(result['targets']) == 4 and all(isinstance(t['met'], bool) for t in result['targets'].values())
+    assert len(result['targets']) == 8 and all(isinstance(t['met'], bool) for t in result['targets'].values())
     for metrics in result['interactive'].values():
         assert set(metrics) == {'AUC-J&F', 'J&F@60s', 'R-AUC-J&F', 'J&F per round'}
     assert 'held-out synthetic DAVIS val' in printed and 'R-AUC-J&F' in printed and 'id-swap ratio' in printed
