@@ -207,7 +207,7 @@ def targets(semi: dict, swap: dict, interactive: dict) -> dict:
                                          'met': ratio >= TARGET_SWAP_RATIO}
         # The ratio is ~1 for any network that treats objects alike; following the ids shows against the old truth.
         crossed = swap[look]['J&F crossed'] / max(swap[look]['J&F'], 1e-6)
-        out[f'swapped vs old truth / given, {look}'] = {'value': crossed, 'target': MAX_CROSSED, 'rule': '<=',
+        out[f'old truth / given, {look}'] = {'value': crossed, 'target': MAX_CROSSED, 'rule': '<=',
                                                         'met': crossed <= MAX_CROSSED}
     rounds = interactive['scribbles (MiVOS)']['J&F per round']
     drop = max([a - b for a, b in zip(rounds, rounds[1:])], default=0.0)
